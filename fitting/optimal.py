@@ -1,0 +1,206 @@
+"""Compute-optimal (N*, D*, k*) under separate or pooled train/inference budgets.
+
+    a = optimal_allocation(law, c_train=2.56e19, c_inf=2e9)    # D = C_train/6N, k = C_inf/2N
+    a.N, a.D, a.k, a.k_int, a.tokens_per_param, a.loss, a.chinchilla.N
+    p = optimal_pooled(law, c_total=1e22, T=512, Q=1e9)        # 6ND + 2NkTQ = C_total
+
+Separate budgets (REFERENCE.md §2-3): with D and k fixed by N the loss is a sum of exponentials
+in log N, so the first-order condition ``-alpha A N^-alpha + beta B (6N/Ct)^beta
++ gamma G (2N/Ci)^gamma = 0`` is monotone and solved by vectorized bisection (arrays of budgets
+work). k >= 1 is enforced (N <= C_inf/2). A Chinchilla law uses its closed form. A Beta law
+(accuracy) is maximized numerically over log N. Every allocation carries ``chinchilla``: the
+Chinchilla-sized model at the same budget, its k set by the inference budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from t2.fitting.laws import ChinchillaLaw, T2BetaLaw, T2LossLaw
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """One compute-optimal choice; fields are floats or arrays (one per budget)."""
+
+    N: object
+    D: object
+    k: object
+    tokens_per_param: object
+    loss: object              # predicted L (loss laws) or -log pass@k (Beta law)
+    c_train: object
+    c_inf: object
+    k_int: object = None      # best integer k >= 1 (N = C_inf / 2k_int, D = C_train / 6N)
+    loss_int: object = None   # predicted loss at k_int
+    pass_at_k: object = None  # exp(-loss) for T² laws; None for a Chinchilla law
+    T: float | None = None    # pooled form: tokens per sample
+    Q: float | None = None    # pooled form: lifetime queries
+    train_fraction: object = None  # share of the whole bill spent on training
+    chinchilla: Allocation | None = None
+
+    def to_dict(self) -> dict:
+        out = {}
+        for key, val in self.__dict__.items():
+            if isinstance(val, Allocation):
+                out[key] = val.to_dict()
+            elif val is not None:
+                out[key] = np.asarray(val, float).tolist()
+        return out
+
+
+def _loss(law, N, D, k):
+    if isinstance(law, T2LossLaw):
+        return law.predict(N, D, k)
+    if isinstance(law, T2BetaLaw):
+        return -np.log(np.maximum(law.predict(N, D, k), 1e-300))
+    return law.predict(N, D)
+
+
+def _as_t2(law) -> T2LossLaw:
+    if isinstance(law, ChinchillaLaw):
+        return T2LossLaw(law.E, law.A, law.B, law.alpha, law.beta, 0.0, 1.0)
+    return law
+
+
+def _check_budget(name, value):
+    arr = np.asarray(value, float)
+    if not np.isfinite(arr).all() or (arr <= 0).any():
+        raise ValueError(f"{name}: budgets must be finite and > 0")
+    return arr
+
+
+def _solve_log_n(law: T2LossLaw, c_train, c_inf, iters: int = 200):
+    """Bisection on the monotone first-order condition in u = log N, k >= 1 enforced."""
+    if law.alpha <= 0 or law.beta <= 0 or (law.G > 0 and law.gamma <= 0):
+        raise ValueError(f"optimal allocation needs positive exponents, got {law.params}")
+    u_hi = np.log(c_inf / 2.0)
+    u_lo = np.zeros_like(u_hi)
+
+    def foc(u):
+        return (-law.alpha * law.A * np.exp(-law.alpha * u)
+                + law.beta * law.B * np.exp(law.beta * (u + np.log(6.0 / c_train)))
+                + law.gamma * law.G * np.exp(law.gamma * (u + np.log(2.0 / c_inf))))
+
+    lo, hi = u_lo.copy(), u_hi.copy()
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        up = foc(mid) > 0
+        hi = np.where(up, mid, hi)
+        lo = np.where(up, lo, mid)
+    return np.exp(0.5 * (lo + hi))
+
+
+def _integer_k(law, N, c_train, c_inf):
+    k = np.asarray(c_inf / (2.0 * N))
+    cands = np.stack([np.maximum(np.floor(k), 1.0), np.maximum(np.ceil(k), 1.0)])
+    n_c = c_inf / (2.0 * cands)
+    losses = _loss(law, n_c, c_train / (6.0 * n_c), cands)
+    pick = np.argmin(losses, axis=0)
+    return np.take_along_axis(cands, pick[None], 0)[0], np.take_along_axis(losses, pick[None], 0)[0]
+
+
+def _numeric_log_n(law, c_train, c_inf):
+    """Maximize accuracy (minimize -log Acc) over log N for a Beta law, budget by budget."""
+    out = []
+    for ct, ci in zip(np.atleast_1d(c_train), np.atleast_1d(c_inf)):
+        def f(u, ct=ct, ci=ci):
+            return float(_loss(law, np.exp(u), ct / (6 * np.exp(u)), ci / (2 * np.exp(u))))
+
+        grid = np.linspace(0.0, np.log(ci / 2.0), 400)
+        i = int(np.argmin([f(u) for u in grid]))
+        lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+        out.append(np.exp(minimize_scalar(f, bounds=(lo, hi), method="bounded",
+                                          options={"xatol": 1e-10}).x))
+    return np.array(out).reshape(np.shape(c_train))
+
+
+def _build(law, N, c_train, c_inf, chin=None) -> Allocation:
+    D, k = c_train / (6.0 * N), c_inf / (2.0 * N)
+    loss = _loss(law, N, D, k)
+    k_int, loss_int = _integer_k(law, N, c_train, c_inf)
+    pk = None if isinstance(law, ChinchillaLaw) else np.exp(-loss)
+    return Allocation(N=N, D=D, k=k, tokens_per_param=D / N, loss=loss, c_train=c_train,
+                      c_inf=c_inf, k_int=k_int, loss_int=loss_int, pass_at_k=pk, chinchilla=chin)
+
+
+def _squeeze(a: Allocation) -> Allocation:
+    vals = {k: (float(v) if isinstance(v, (np.ndarray, np.generic)) and np.ndim(v) == 0 else v)
+            for k, v in a.__dict__.items() if not isinstance(v, Allocation)}
+    return replace(a, **vals)
+
+
+def optimal_allocation(law, c_train, c_inf) -> Allocation:
+    """Best (N, D, k) with ``6ND = c_train`` and ``2Nk = c_inf`` (scalars or arrays of budgets)."""
+    ct, ci = np.broadcast_arrays(_check_budget("c_train", c_train), _check_budget("c_inf", c_inf))
+    nd = law.loss_law if isinstance(law, T2BetaLaw) else law
+    base = nd.chinchilla() if isinstance(nd, T2LossLaw) else nd
+    N_chin = np.minimum(base.N_opt(ct), ci / 2.0)
+    chin = _squeeze(_build(law, N_chin, ct, ci))
+    if isinstance(law, ChinchillaLaw):
+        return chin
+    N = _numeric_log_n(law, ct, ci) if isinstance(law, T2BetaLaw) else _solve_log_n(law, ct, ci)
+    return _squeeze(_build(law, N, ct, ci, chin))
+
+
+def _pooled_inner(law: T2LossLaw, N, R, TQ):
+    """For fixed N split the per-parameter budget R = 6D + 2kTQ; returns (D, k)."""
+    s_max = 1.0 - 2.0 * TQ / R  # k >= 1
+    def dfds(s):  # d/ds [B (sR/6)^-beta + G ((1-s)R/2TQ)^-gamma], increasing in s
+        return (-law.beta * law.B * (s * R / 6.0) ** -law.beta / s
+                + law.gamma * law.G * ((1 - s) * R / (2 * TQ)) ** -law.gamma / (1 - s))
+    if law.G == 0 or dfds(s_max) <= 0:
+        s = s_max
+    else:
+        lo, hi = 1e-300, s_max
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (lo, mid) if dfds(mid) > 0 else (mid, hi)
+        s = 0.5 * (lo + hi)
+    return s * R / 6.0, (1 - s) * R / (2.0 * TQ)
+
+
+def _pooled_one(law: T2LossLaw, c_total, TQ):
+    u_hi = np.log(c_total / (2.0 * TQ) / (1 + 1e-9))
+    if u_hi <= 0:
+        raise ValueError(f"c_total={c_total:g} cannot pay for one sample per query (T*Q={TQ:g})")
+    def f(u):
+        N = np.exp(u)
+        D, k = _pooled_inner(law, N, c_total / N, TQ)
+        return law.predict(N, D, k)
+    grid = np.linspace(0.0, u_hi, 200)
+    i = int(np.argmin([f(u) for u in grid]))  # convex in log N: bracket, then refine
+    res = minimize_scalar(f, bounds=(grid[max(i - 1, 0)], grid[min(i + 1, 199)]),
+                          method="bounded", options={"xatol": 1e-12})
+    N = float(np.exp(res.x))
+    D, k = _pooled_inner(law, N, c_total / N, TQ)
+    return N, float(D), float(k)
+
+
+def optimal_pooled(law, c_total, T, Q) -> Allocation:
+    """Best (N, D, k) with ``6ND + 2NkTQ = c_total`` (T tokens/sample, Q lifetime queries).
+
+    Reports ``c_train = 6ND``, ``c_inf = 2Nk`` (per generated token per query) and the training
+    share of the bill. ``chinchilla``: the same budget spent by a law without the k term (k = 1).
+    """
+    if isinstance(law, T2BetaLaw):
+        raise ValueError("optimal_pooled: supported for loss laws (Chinchilla, T² loss)")  # noqa: TRY004
+    for name, v in (("T", T), ("Q", Q)):
+        if not np.isfinite(v) or v <= 0:
+            raise ValueError(f"{name}: must be finite and > 0")
+    totals = np.atleast_1d(_check_budget("c_total", c_total))
+    TQ = float(T) * float(Q)
+
+    def solve(lw):
+        rows = np.array([_pooled_one(_as_t2(lw), float(c), TQ) for c in totals]).T
+        N, D, k = (r.reshape(np.shape(c_total)) for r in rows)
+        c_tr, c_in = 6 * N * D, 2 * N * k
+        a = _build(law, N, c_tr, c_in)
+        return replace(a, k=k, T=float(T), Q=float(Q), train_fraction=c_tr / (c_tr + c_in * TQ))
+
+    base = law.chinchilla() if isinstance(law, T2LossLaw) else law
+    chin = _squeeze(solve(base))
+    if isinstance(law, ChinchillaLaw):
+        return chin
+    return _squeeze(replace(solve(law), chinchilla=chin))

@@ -1,0 +1,71 @@
+"""`t2 fit` and `t2 forecast` end to end on CSV files; bad input is one line and exit code 2."""
+
+import json
+
+import numpy as np
+import pytest
+from fitting_helpers import EPOCH_CSV, design
+from t2.fitting import load_law, optimal_allocation
+from t2.flows.cli import main
+
+
+def write_t2_csv(path, law):
+    N, D, k = design(num_k=5)
+    L = law.predict(N, D, k) * np.exp(np.random.default_rng(0).normal(0, 0.002, N.size))
+    lines = ["params,tokens,k,neg_log_pass"] + [",".join(repr(float(v)) for v in row)
+                                                for row in zip(N, D, k, L)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_fit_then_forecast_with_bootstrap_intervals(tmp_path, t2_law, capsys):
+    csv_path = tmp_path / "results.csv"
+    write_t2_csv(csv_path, t2_law)
+    fit_path = tmp_path / "fit.json"
+    rc = main(["fit", str(csv_path), "--law", "t2", "--n-col", "params", "--d-col", "tokens",
+               "--k-col", "k", "--loss-col", "neg_log_pass", "--bootstrap", "10",
+               "--out", str(fit_path)])
+    assert rc == 0
+    law = load_law(fit_path)
+    assert law.alpha == pytest.approx(t2_law.alpha, rel=0.05)
+    saved = json.loads(fit_path.read_text())
+    assert len(saved["bootstrap"]["samples"]) == 10 and "gamma" in saved["bootstrap"]["intervals_95"]
+    assert "gamma" in capsys.readouterr().out
+
+    out = tmp_path / "forecast.json"
+    assert main(["forecast", str(fit_path), "--c-train", "2.56e19", "--c-inf", "2e9",
+                 "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["t2"]["N"] == pytest.approx(optimal_allocation(law, 2.56e19, 2e9).N)
+    lo, hi = result["intervals"]["N"]
+    assert lo <= hi and result["chinchilla"]["N"] > result["t2"]["N"]
+    assert "chinchilla sizing" in capsys.readouterr().out
+
+    assert main(["forecast", str(fit_path), "--c-total", "1e22", "--tokens-per-sample", "512",
+                 "--queries", "1e8", "--out", str(out)]) == 0
+    assert 0 < json.loads(out.read_text())["t2"]["train_fraction"] < 1
+
+
+def test_fit_reads_flops_column_and_drops_highest_losses(tmp_path):
+    out = tmp_path / "epoch.json"
+    assert main(["fit", str(EPOCH_CSV), "--n-col", "Model Size", "--flops-col", "Training FLOP",
+                 "--loss-col", "loss", "--drop-highest-loss", "5", "--out", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    assert saved["num_points"] == 240 and saved["E"] == pytest.approx(1.8172, rel=0.01)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["fit", "missing.csv"], "missing.csv: no such results file"),
+    (["fit", "{csv}", "--n-col", "nope"], "no column 'nope'"),
+    (["forecast", "{fit}", "--c-train", "1e20"], "--c-train and --c-inf must be given together"),
+    (["forecast", "{fit}", "--c-train", "-1", "--c-inf", "1e9"], "c_train: budgets must be"),
+    (["forecast", "{fit}"], "give either --c-train"),
+])
+def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, chin_law, argv, message):
+    csv_path = tmp_path / "r.csv"
+    csv_path.write_text("N,D,L\n1e6,2e7,3.5\n")
+    fit_path = tmp_path / "fit.json"
+    fit_path.write_text(chin_law.to_json())
+    argv = [a.format(csv=csv_path, fit=fit_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
