@@ -9,8 +9,14 @@ the grid and is scaled to 4,500 starts. Last line: ``ratio=<naive/t2>``.
 """
 
 import argparse
+import os
 import sys
 import time
+
+# One BLAS thread: scipy's L-BFGS-B works on 5-vectors, where a multi-threaded BLAS only adds
+# synchronisation (5 ms/iteration under load) and would inflate the ratio 8x. t2 calls no BLAS.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pathlib import Path
 
 import numpy as np

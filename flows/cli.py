@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "t2.flows.cmd_evaluate",   # evaluate
     "t2.flows.cmd_fit",        # fit, forecast
     "t2.flows.cmd_study",      # run, plan, simulate, status, ui
+    "t2.flows.cmd_doctor",     # doctor
 )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from t2.infra.config import Spec
 
@@ -71,13 +71,31 @@ class TrainSpec(Spec):
     checkpoint_every: int = Field(200, ge=1, description="steps between resumable checkpoints")
     log_every: int = Field(10, ge=1, description="steps between logged metrics")
 
-    @model_validator(mode="after")
-    def _schedule(self):
-        if any(d <= 0 or d > self.tokens for d in self.decay_at):
-            raise ValueError("decay_at: each value must be > 0 and <= tokens")
-        if self.warmup_frac + self.decay_frac > 1:
-            raise ValueError("warmup_frac + decay_frac must be <= 1")
-        return self
+    # Field validators (not one model validator) so that each error names its own field.
+    @field_validator("decay_at")
+    @classmethod
+    def _decay_at(cls, v, info):
+        tokens = info.data.get("tokens")
+        if tokens is not None and any(d <= 0 or d > tokens for d in v):
+            raise ValueError(f"each value must be > 0 and <= train.tokens ({tokens:g})")
+        return v
+
+    @field_validator("batch_tokens")
+    @classmethod
+    def _batch_fits(cls, v, info):
+        tokens = info.data.get("tokens")
+        if v is not None and tokens is not None and min([tokens, *info.data.get("decay_at", [])]) < v:
+            raise ValueError(f"{v} is larger than the smallest D (train.tokens / decay_at): "
+                             "a run must train at least one batch")
+        return v
+
+    @field_validator("decay_frac")
+    @classmethod
+    def _fits_after_warmup(cls, v, info):
+        warmup = info.data.get("warmup_frac")
+        if warmup is not None and warmup + v > 1:
+            raise ValueError(f"warmup_frac ({warmup:g}) + decay_frac ({v:g}) must be <= 1")
+        return v
 
     @property
     def decay_points(self) -> list[float]:
