@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-
 from t2.infra.config import Spec
 
 

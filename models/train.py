@@ -1,0 +1,142 @@
+"""Training: ``train(cfg, out)`` launches; ``train_worker(config)`` is the per-rank loop.
+
+    from t2.models.train import train
+    result_dirs = train(load_config("run.yaml", RunConfig), "runs/tiny")   # or: t2 train run.yaml
+
+World size 1 runs in this process; ``dist.num_workers > 1`` (or ``dist.use_ray``) runs the same
+``train_worker`` on every rank of a Ray Train job. Rerunning a finished run returns at once; an
+interrupted one resumes from its newest complete checkpoint, bit-for-bit on CPU: the batch at a
+step is a pure function of (seed, step, rank, world size) and the LR of the step, so the only
+loop state is ``progress`` (optimizer steps executed, see t2.models.schedule) plus RNG states.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from pathlib import Path
+
+from t2.infra.config import ConfigError, dump_config
+from t2.infra.storage import atomic_write, is_done, mark_done, read_json, write_json
+from t2.models.config import RunConfig
+from t2.models.train_export import result_dir
+
+EXIT_HOOK = "T2_EXIT_AFTER_PROGRESS"  # tests: os._exit() once this many steps are done
+NUM_VAL_BATCHES = 8
+FINAL_LOSS_STEPS = 10
+
+
+def train(cfg: RunConfig, out_dir: str | Path, *, ray_address: str | None = None,
+          parent_run_id: str | None = None, cache_dir: str | Path | None = None) -> list[Path]:
+    """Run (or resume, or skip) one training run; return its finished result directories."""
+    out = Path(out_dir)
+    _snapshot(cfg, out)
+    if not is_done(out):
+        worker_cfg = {"run": cfg.model_dump(mode="json"), "out_dir": str(out.resolve()),
+                      "cache_dir": str(cache_dir) if cache_dir else None,
+                      "run_id": _tracking_run(cfg, out, parent_run_id)}
+        use_ray = cfg.dist.use_ray if cfg.dist.use_ray is not None else cfg.dist.num_workers > 1
+        if use_ray:
+            from t2.infra.ray_train import launch
+            from t2.infra.storage import hash8
+
+            launch(train_worker, worker_cfg, num_workers=cfg.dist.num_workers,
+                   use_gpu=cfg.dist.use_gpu, run_name=f"{cfg.name}-{hash8(worker_cfg['run'])}",
+                   storage_path=out / "ray", ray_address=ray_address,
+                   cpus_per_worker=cfg.dist.threads_per_worker or 1,
+                   backend=cfg.dist.backend)
+        else:
+            train_worker(worker_cfg)
+        if not is_done(out):
+            raise RuntimeError(f"{out}: training ended without _SUCCESS")
+    return [result_dir(out, D) for D in cfg.train.decay_points]
+
+
+def _snapshot(cfg: RunConfig, out: Path) -> None:
+    text = dump_config(cfg)
+    path = out / "config.yaml"
+    if path.exists():
+        if path.read_text() != text:
+            raise ConfigError(f"{out}: holds a different run (config.yaml differs); "
+                              "use another --out or delete it")
+        return
+    atomic_write(path, text)
+
+
+def _tracking_run(cfg: RunConfig, out: Path, parent_run_id: str | None) -> str | None:
+    """Create the MLflow run once (in the driver, no races) or reattach to the saved one."""
+    if not cfg.tracking.enabled:
+        return None
+    from t2.infra.tracking import flatten, open_tracker
+
+    state_path = out / "tracking.json"
+    saved = read_json(state_path) if state_path.exists() else {}
+    tracker = open_tracker(uri=cfg.tracking.uri, experiment=cfg.tracking.experiment,
+                           run_dir=out, run_name=cfg.name, run_id=saved.get("run_id"),
+                           parent_run_id=parent_run_id)
+    if not saved:
+        tracker.log_params(flatten(cfg.model_dump(mode="json")))
+        write_json(state_path, {"run_id": tracker.run_id, "children": {}})
+    return tracker.run_id
+
+
+def train_worker(config: dict) -> None:
+    """The per-rank entry (in-process or a Ray Train worker): build, resume, loop, export."""
+    from t2.models.train_loop import Loop
+
+    Loop(RunConfig.model_validate(config["run"]), Path(config["out_dir"]),
+         cache_dir=config.get("cache_dir"), run_id=config.get("run_id")).run()
+
+
+def exit_hook(progress: int) -> None:
+    """Simulate a crash for resume tests (no cleanup, like SIGKILL)."""
+    if os.environ.get(EXIT_HOOK) and progress == int(os.environ[EXIT_HOOK]):
+        os._exit(17)
+
+
+class LossWindow:
+    """Mean of the last few step losses (the reported final train loss)."""
+
+    def __init__(self, values=(), size: int = FINAL_LOSS_STEPS):
+        self.values = deque(values, maxlen=size)
+
+    def add(self, loss: float) -> None:
+        self.values.append(loss)
+
+    def mean(self) -> float:
+        return sum(self.values) / max(1, len(self.values))
+
+
+def append_metrics(out: Path, row: dict) -> None:
+    import json
+
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def truncate_metrics(out: Path, progress: int, keep_D=()) -> None:
+    """Drop rows past the resume point (and a torn last line) so replayed steps appear once;
+    rows of branches already exported (``keep_D``) stay, as those steps are not replayed."""
+    import json
+
+    path = out / "metrics.jsonl"
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if row["progress"] <= progress or row["D"] in keep_D:
+            kept.append(line + "\n")
+    atomic_write(path, "".join(kept))
+
+
+def finish_run(out: Path, summaries: list[dict]) -> None:
+    mark_done(out, {"results": [s["name"] for s in summaries]})
+
+
+def now() -> float:
+    return time.perf_counter()
