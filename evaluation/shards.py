@@ -77,14 +77,21 @@ def shard_is_done(directory: str | Path, key: str) -> bool:
         return False
 
 
-def write_shard(directory: str | Path, rows: list[dict], key: str) -> Path:
-    """Replace whatever is in ``directory`` by ``rows`` (atomically), then write the marker."""
+def write_shard(directory: str | Path, rows: list[dict], key: str,
+                worker: dict | None = None) -> Path:
+    """Replace whatever is in ``directory`` by ``rows`` (atomically), then write the marker,
+    which also records ``worker`` (where it was sampled: Ray node id, hostname, pid)."""
     directory = Path(directory)
     if directory.exists():
         shutil.rmtree(directory)  # a half-written or stale shard: never mix old and new files
     write_jsonl(directory / SAMPLES_FILE, rows)
-    mark_done(directory, {"key": key, "num_rows": len(rows)})
+    mark_done(directory, {"key": key, "num_rows": len(rows), "worker": worker})
     return directory
+
+
+def shard_worker(directory: str | Path) -> dict | None:
+    """Where a finished shard was sampled (``write_shard(worker=...)``), or None."""
+    return done_manifest(directory).get("worker")
 
 
 def read_shard(directory: str | Path) -> list[dict]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from t2.evaluation.shards import Shard, shard_dir, shard_is_done, write_shard
+from t2.infra.dist import placement
 
 EXIT_HOOK = "T2_EXIT_AFTER_SHARDS"
 
@@ -56,7 +57,9 @@ def load_checkpoint(hf_dir: str | Path, device: str | None = None):
     if not (Path(hf_dir) / "config.json").is_file():
         raise ValueError(f"checkpoint {hf_dir}: no config.json (not an HF checkpoint directory)")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = AutoModelForCausalLM.from_pretrained(hf_dir).to(device).eval()
+    # safetensors only: a pickled pytorch_model.bin is refused, not unpickled
+    model = AutoModelForCausalLM.from_pretrained(hf_dir, use_safetensors=True,
+                                                 local_files_only=True).to(device).eval()
     return model, AutoTokenizer.from_pretrained(hf_dir)
 
 
@@ -95,7 +98,8 @@ def run_shard(model, tokenizer, job: SamplingJob, shard: Shard) -> Path:
                **flops_fields(model.config, drawn.prompt_tokens[j], drawn.new_tokens[j])}
         row.update({k: v for k, v in likelihoods[j].items() if k not in row})
         rows.append(row)
-    return write_shard(shard_dir(job.out_dir, shard), rows, shard.key)
+    # which node/process sampled it goes into the shard's marker (multi-node runs are checkable)
+    return write_shard(shard_dir(job.out_dir, shard), rows, shard.key, worker=placement())
 
 
 def flops_fields(config, prompt_tokens: int, new_tokens: list[int]) -> dict:
@@ -140,14 +144,16 @@ def _maybe_crash(num_done: int) -> None:
         os._exit(3)
 
 
-def _worker_resources(num_workers: int | None) -> tuple[int, dict]:
-    """Actor count and per-actor resources: one GPU each if any, else a share of the cores."""
+def _worker_resources(num_workers: int | None, cores: int | None = None,
+                      num_gpus: int | None = None) -> tuple[int, dict]:
+    """Actor count and per-actor resources: one GPU each if any, else a share of the cores
+    (``cores``/``num_gpus``: the Ray cluster's; default: this machine's)."""
     import torch
 
-    num_gpus = torch.cuda.device_count()
+    num_gpus = torch.cuda.device_count() if num_gpus is None else num_gpus
     if num_gpus:
         return num_workers or num_gpus, {"num_gpus": 1, "num_cpus": 1}
-    cores = os.cpu_count() or 1
+    cores = cores or os.cpu_count() or 1
     num_workers = num_workers or max(1, min(2, cores))
     return num_workers, {"num_cpus": max(1, cores // num_workers)}
 
@@ -161,7 +167,11 @@ def _run_with_ray(job: SamplingJob, todo: list[Shard], num_workers: int | None,
     if started:
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
     try:
-        num_workers, resources = _worker_resources(num_workers)
+        # Size the actors by the cluster, not this driver: with ray_address they may run on
+        # other nodes (a share of a 1-CPU node must still fit on it).
+        total = ray.cluster_resources()
+        num_workers, resources = _worker_resources(num_workers, int(total.get("CPU", 0)) or None,
+                                                   int(total.get("GPU", 0)))
         num_workers = min(num_workers, len(todo))
         actor_cls = ray.remote(**resources)(ShardWorker)
         threads = max(1, int(resources["num_cpus"]))

@@ -12,6 +12,7 @@ records ``progress`` (optimizer steps executed so far) so "latest" never parses 
 
 from __future__ import annotations
 
+import logging
 import random
 import shutil
 from pathlib import Path
@@ -22,13 +23,18 @@ from t2.infra import deepspeed as ds
 from t2.infra.dist import barrier, dist_info
 from t2.infra.storage import done_manifest, is_done, mark_done
 
+log = logging.getLogger(__name__)
+
 
 def tag_for(progress: int) -> str:
     return f"step-{progress}"
 
 
 def rng_state() -> dict:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+    # numpy's state as plain lists: checkpoints must load with torch's weights_only unpickler
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": random.getstate(),
+             "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(cached)],
              "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -37,7 +43,8 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -60,18 +67,42 @@ def save_checkpoint(engine, root: str | Path, progress: int, client_state: dict,
     return path
 
 
-def complete_checkpoints(root: str | Path) -> list[tuple[Path, dict]]:
-    """All complete checkpoints under ``root``, oldest first."""
+def _manifest(path: Path) -> dict | None:
+    try:
+        return done_manifest(path)
+    except (ValueError, KeyError, OSError):
+        return None  # a torn or foreign marker: not a checkpoint
+
+
+def complete_checkpoints(root: str | Path, verify: bool = False) -> list[tuple[Path, dict]]:
+    """All complete checkpoints under ``root``, oldest first; with ``verify``, only those whose
+    files still match the checksums in their marker (the others are logged and skipped)."""
     root = Path(root)
     if not root.is_dir():
         return []
-    found = [(p, done_manifest(p)) for p in root.glob("step-*") if p.is_dir() and is_done(p)]
-    return sorted(found, key=lambda item: item[1]["progress"])
+    found = []
+    for p in root.glob("step-*"):
+        manifest = _manifest(p) if p.is_dir() and is_done(p) else None
+        if manifest is not None and "progress" in manifest:
+            found.append((p, manifest))
+    found.sort(key=lambda item: item[1]["progress"])
+    return [item for item in found if not verify or verified(item[0])]
 
 
-def latest_checkpoint(root: str | Path) -> tuple[Path, dict] | None:
-    found = complete_checkpoints(root)
-    return found[-1] if found else None
+def verified(path: Path) -> bool:
+    if is_done(path, verify=True):
+        return True
+    log.warning("t2: checkpoint %s fails its checksums (truncated or corrupted); skipped", path)
+    return False
+
+
+def latest_checkpoint(root: str | Path, verify: bool = True) -> tuple[Path, dict] | None:
+    """The newest complete checkpoint; with ``verify`` (default) the newest one whose files
+    match their checksums, so a damaged newest checkpoint falls back to the one before."""
+    for path, manifest in reversed(complete_checkpoints(root)):
+        if not verify or verified(path):
+            return path, manifest
+    return None
 
 
 def load_checkpoint(engine, path: str | Path) -> dict:

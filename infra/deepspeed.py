@@ -12,6 +12,7 @@ wrappers step with, so setting ``lr`` there drives the schedule at every stage.
 from __future__ import annotations
 
 import os
+import pickle
 import warnings
 
 if os.environ.get("DS_ACCELERATOR") is None:
@@ -105,8 +106,39 @@ def save(engine, directory: str, tag: str, client_state: dict) -> None:
     engine.save_checkpoint(directory, tag=tag, client_state=client_state, save_latest=False)
 
 
+def _safe_globals() -> list:
+    """The few plain DeepSpeed types its own checkpoints pickle (besides tensors and builtins)."""
+    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
+
+    return [LossScaler, DynamicLossScaler, ZeroStageEnum, fragment_address]
+
+
+def check_no_pickled_code(path: str | os.PathLike) -> None:
+    """Refuse a checkpoint whose ``*.pt`` files need more than torch's ``weights_only``
+    unpickler (tensors, containers, numbers) plus the DeepSpeed types above.
+
+    DeepSpeed 0.19.8 reads its files with ``torch.load(..., weights_only=False)``, i.e. with
+    the full unpickler, which runs whatever code a crafted file names; every file is first
+    opened here with the restricted unpickler, so one that names any other callable is refused
+    before DeepSpeed sees it."""
+    from pathlib import Path
+
+    for f in sorted(Path(path).glob("*.pt")):
+        try:
+            with torch.serialization.safe_globals(_safe_globals()):
+                torch.load(f, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, OSError) as e:
+            first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            raise ValueError(f"checkpoint file {f}: refused, not loadable with "
+                             f"weights_only=True ({first})") from None
+
+
 def load(engine, directory: str, tag: str) -> dict:
-    """Restore model, optimizer and engine counters in place; returns the saved client_state."""
+    """Restore model, optimizer and engine counters in place; returns the saved client_state.
+    Files holding pickled code are refused first (see ``check_no_pickled_code``)."""
+    check_no_pickled_code(os.path.join(directory, tag))
     path, client_state = engine.load_checkpoint(directory, tag=tag)
     if path is None:
         raise FileNotFoundError(f"no DeepSpeed checkpoint {directory}/{tag}")

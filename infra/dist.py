@@ -125,3 +125,26 @@ def cpu_threads_per_rank(world_size_on_node: int, requested: int | None = None) 
         return requested
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, (cores or 1) // max(1, world_size_on_node))
+
+
+def placement() -> dict:
+    """Where this process runs: hostname, pid and, inside a Ray worker, the Ray node id (so
+    results can show which node of a cluster produced them)."""
+    import sys
+
+    node_id = None
+    ray = sys.modules.get("ray")  # only ask Ray when this process already uses it
+    if ray is not None and ray.is_initialized():
+        node_id = ray.get_runtime_context().get_node_id()
+    return {"hostname": socket.gethostname(), "pid": os.getpid(), "node_id": node_id}
+
+
+def all_gather_objects(obj) -> list:
+    """Every rank's ``obj``, in rank order (a list of one without a process group)."""
+    import torch.distributed as tdist
+
+    if not tdist.is_initialized() or tdist.get_world_size() == 1:
+        return [obj]
+    out = [None] * tdist.get_world_size()
+    tdist.all_gather_object(out, obj)
+    return out

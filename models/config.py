@@ -112,6 +112,8 @@ class DistSpec(Spec):
     use_gpu: bool | None = Field(None, description="None: use GPUs when Ray/torch see them")
     threads_per_worker: int | None = Field(None, ge=1, description="torch threads per rank")
     use_ray: bool | None = Field(None, description="None: Ray Train when num_workers > 1")
+    max_failures: int = Field(2, ge=-1, description="Ray Train restarts of the worker group "
+                              "after a crash (each resumes from the last checkpoint); -1: no limit")
 
 
 class TrackingSpec(Spec):

@@ -8,6 +8,11 @@ World size 1 runs in this process; ``dist.num_workers > 1`` (or ``dist.use_ray``
 interrupted one resumes from its newest complete checkpoint, bit-for-bit on CPU: the batch at a
 step is a pure function of (seed, step, rank, world size) and the LR of the step, so the only
 loop state is ``progress`` (optimizer steps executed, see t2.models.schedule) plus RNG states.
+Under Ray Train a crashed rank (e.g. a SIGKILLed worker) makes Ray restart the whole worker group
+up to ``dist.max_failures`` times; the new ranks resume the same way, from the newest checkpoint
+whose checksums still match. Each resume appends a line to ``resumes.jsonl`` (step, checkpoint,
+seconds to find and load it, where every rank ran); ``workers/rank-*.json`` say where the ranks
+of the latest start run (Ray node id, hostname, pid).
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ def train(cfg: RunConfig, out_dir: str | Path, *, ray_address: str | None = None
                    use_gpu=cfg.dist.use_gpu, run_name=f"{cfg.name}-{hash8(worker_cfg['run'])}",
                    storage_path=out / "ray", ray_address=ray_address,
                    cpus_per_worker=cfg.dist.threads_per_worker or 1,
-                   backend=cfg.dist.backend)
+                   backend=cfg.dist.backend, max_failures=cfg.dist.max_failures)
         else:
             train_worker(worker_cfg)
         if not is_done(out):
@@ -112,6 +117,14 @@ def append_metrics(out: Path, row: dict) -> None:
     import json
 
     with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def append_resume(out: Path, row: dict) -> None:
+    """One line per resume (which checkpoint, how long finding + loading it took)."""
+    import json
+
+    with open(out / "resumes.jsonl", "a") as f:
         f.write(json.dumps(row, sort_keys=True) + "\n")
 
 

@@ -10,15 +10,18 @@ the run ends, since returning to the trunk needs it). Only rank 0 writes logs an
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from t2.infra.dist import (
+    all_gather_objects,
     all_reduce_sum,
     barrier,
     broadcast_from_rank0,
     cpu_threads_per_rank,
     cuda_available,
     init,
+    placement,
     print0,
 )
 from t2.infra.storage import read_json, write_json
@@ -27,6 +30,7 @@ from t2.models.train import (
     NUM_VAL_BATCHES,
     LossWindow,
     append_metrics,
+    append_resume,
     exit_hook,
     finish_run,
     now,
@@ -110,6 +114,12 @@ class Loop:
                                     | {f"hparams.{k}": v for k, v in vars(self.hp).items()})
         self.ckpt_root = self.out / "ckpt"
         self.D_points = self.cfg.train.decay_points
+        # Where every rank runs (Ray node id, host, pid): recorded in train.json and, per rank,
+        # in workers/ (fault-injection tests read the pid there).
+        self.placement = [{"rank": r, **p} for r, p in enumerate(all_gather_objects(placement()))]
+        if info.rank == 0:
+            for p in self.placement:
+                write_json(self.out / "workers" / f"rank-{p['rank']}.json", p)
 
     # ---- main walk ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -118,6 +128,8 @@ class Loop:
         progress, on_trunk, self.elapsed, self.resumed_window = 0, True, 0.0, []
         # Rank 0 answers the file-system questions; every rank acts on the same answer.
         rank0 = self.info.rank == 0
+        t_resume = now()
+        # verified: a damaged newest checkpoint falls back to the previous complete one
         found = broadcast_from_rank0(latest_checkpoint(self.ckpt_root) if rank0 else None)
         done = set(broadcast_from_rank0(
             [D for D in self.D_points if result_done(self.out, D)] if rank0 else None))
@@ -127,6 +139,10 @@ class Loop:
             self.resumed_window = state["loss_window"]
             on_trunk = self.wsd.on_trunk(progress)
             print0(f"t2 train: resumed from {found[0]} (step {progress})")
+            if rank0:
+                append_resume(self.out, {"progress": progress, "checkpoint": found[0].name,
+                                         "seconds": now() - t_resume, "at": time.time(),
+                                         "placement": self.placement})
         if rank0:
             truncate_metrics(self.out, progress, keep_D=done)
         segments = self.wsd.segments
@@ -230,16 +246,22 @@ class Loop:
 
     def _restore_trunk(self, branch_seg) -> None:
         """Back to the trunk state saved where ``branch_seg`` left it."""
-        from t2.infra.checkpoint import complete_checkpoints, load_checkpoint
+        from t2.infra.checkpoint import complete_checkpoints, load_checkpoint, verified
 
-        for path, manifest in complete_checkpoints(self.ckpt_root):
-            if manifest.get("branch_point") == branch_seg.branch:
-                state = load_checkpoint(self.engine, path)
-                assert state["progress"] == branch_seg.progress
-                self.elapsed = state["elapsed"]
-                return
+        def branch_point():  # rank 0 looks (and checks the checksums), every rank loads
+            for path, manifest in complete_checkpoints(self.ckpt_root):
+                if manifest.get("branch_point") == branch_seg.branch and verified(path):
+                    return path
+            return None
+
+        path = broadcast_from_rank0(branch_point() if self.info.rank == 0 else None)
+        if path is not None:
+            state = load_checkpoint(self.engine, path)
+            assert state["progress"] == branch_seg.progress
+            self.elapsed = state["elapsed"]
+            return
         raise RuntimeError(f"{self.ckpt_root}: trunk checkpoint of decay point "
-                           f"{branch_seg.branch} is missing; cannot continue the trunk")
+                           f"{branch_seg.branch} is missing or damaged; cannot continue the trunk")
 
     def _val_loss(self) -> float:
         import torch
@@ -293,6 +315,7 @@ class Loop:
             "mlflow_run_id": self.child.run_id, "run_id": self.run_id,
             "seed": self.cfg.train.seed, "hparams": vars(self.hp),
             "world_size": self.info.world_size, "zero_stage": self.cfg.dist.zero_stage,
+            "placement": self.placement,  # per rank: Ray node id, hostname, pid
         }
 
     def _finish(self) -> None:
