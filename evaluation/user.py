@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from pathlib import Path
 
-from t2.evaluation.tasks import Problem, grade_completion
+from t2.evaluation.tasks import Problem, choose_problems, grade_completion
 
 
 def _field_error(path: Path, lineno: int, message: str) -> ValueError:
@@ -100,12 +99,7 @@ class JsonlTask:
         self._all = read_problems(self.path, sep)
 
     def problems(self, num: int | None = None, seed: int = 0) -> list[Problem]:
-        if num is None or num >= len(self._all):
-            return list(self._all)
-        if num < 0:
-            raise ValueError(f"num must be >= 0, got {num}")
-        chosen = sorted(random.Random(f"{self.name}|{seed}").sample(range(len(self._all)), num))
-        return [self._all[i] for i in chosen]
+        return choose_problems(self._all, num, f"{self.name}|{seed}")
 
     def is_correct(self, problem: Problem, completion: str) -> bool:
         return grade_completion(problem, completion, self.stop)
