@@ -83,7 +83,11 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
 
 
 def load_config(path: str | os.PathLike, model: type[T], overrides: list[str] | None = None) -> T:
-    return parse_config(apply_overrides(read_yaml(path) or {}, overrides), model, source=str(path))
+    data = read_yaml(path)
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields at the top level")
+    return parse_config(apply_overrides(data, overrides), model, source=str(path))
 
 
 def dump_config(cfg: BaseModel) -> str:

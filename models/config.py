@@ -43,11 +43,12 @@ class DataSpec(Spec):
     corpus_tokens: float = Field(2e7, ge=1e4, description="tokens to build into the memmap")
     seed: int = Field(0, ge=0, description="seed of corpus generation and shuffling")
 
-    @model_validator(mode="after")
-    def _mix(self):
-        if not self.mix or any(w <= 0 for w in self.mix.values()):
-            raise ValueError("mix needs at least one source, each with a weight > 0")
-        return self
+    @field_validator("mix")
+    @classmethod
+    def _mix(cls, mix: dict[str, float]) -> dict[str, float]:
+        if not mix or any(w <= 0 for w in mix.values()):
+            raise ValueError("needs at least one source, each with a weight > 0")
+        return mix
 
 
 class TrainSpec(Spec):
