@@ -1,0 +1,279 @@
+"""The study loop: seed → train → evaluate → fit → select → … until the budget or width says stop.
+
+    from t2.flows.driver import run_study
+    result = run_study(cfg, root, executor)          # executor: SimulatedExecutor | RealExecutor
+
+The same code runs real and simulated studies; only the executor differs (``train(req, out_dir,
+base_dir=, parent_run_id=) -> checkpoint records`` and ``evaluate(record, out_dir,
+parent_run_id=) -> {k: loss}``). Every train and evaluation is a ``Step`` whose directory is done
+only when ``_SUCCESS`` exists, so rerunning the command skips finished work, resumes interrupted
+training in its own directory and redoes half-written evaluations. The Optuna study (``ledger``)
+holds the proposals and results; a rerun of a finished study returns at once.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from t2.flows import ledger
+from t2.flows.forecast import FitState, fit_round
+from t2.flows.plan import RunRequest, grid_schedule, seed_design
+from t2.flows.progress import RunProgress
+from t2.flows.select import make_sampler, request_attrs, request_from_attrs, search_space
+from t2.flows.steps import (
+    Step,
+    read_study_state,
+    round_path,
+    run_step,
+    trainer_dir,
+    write_study_state,
+)
+from t2.flows.study import StudyConfig
+from t2.flows.tracking import StudyTracking
+from t2.infra.config import dump_config
+from t2.infra.storage import atomic_write, hash8, read_json, write_json
+
+
+@dataclass
+class StudyResult:
+    """What a study run did: per-round records, why it stopped, FLOPs spent."""
+
+    rounds: list[dict] = field(default_factory=list)
+    reason: str = ""
+    flops: float = 0.0
+    state: FitState | None = None
+    skipped: bool = False
+
+
+def _num(x: float) -> str:
+    return f"{x:.3g}".replace("+", "").replace(".", "p")
+
+
+class Driver:
+    """One study root, one executor, one strategy."""
+
+    def __init__(self, cfg: StudyConfig, root: str | Path, executor, *,
+                 strategy: str | None = None, log=print, truth=None):
+        self.cfg, self.root, self.executor = cfg, Path(root), executor
+        self.strategy = strategy or cfg.select.strategy
+        self.log = log
+        self.truth = truth  # (T, 3) true log optima, simulation only
+        self.targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
+        # Hashes skip defaulted fields: a field added later with a default keeps old hashes.
+        self.config_hash = hash8(cfg.model_dump(mode="json", exclude_defaults=True),
+                                 self.strategy, executor.step_config())
+
+    # -- steps ---------------------------------------------------------------------------
+    def train_step(self, req: RunRequest, base_dir: str | None) -> Step:
+        config = {"N": req.N, "Ds": list(req.Ds), "base_D": req.base_D, "base_dir": base_dir,
+                  "exec": self.executor.step_config()}
+        return Step("train", f"N{_num(req.N)}", config)
+
+    def eval_step(self, rec: dict) -> Step:
+        config = {"eval": self.cfg.eval.model_dump(mode="json", exclude_defaults=True),
+                  "exec": self.executor.step_config()}
+        return Step("eval", f"N{_num(rec['N'])}-D{_num(rec['D'])}", config,
+                    deps=(rec["result_dir"],))
+
+    def execute(self, req: RunRequest, tdir_step: Step, base_dir: str | None) -> list[dict]:
+        """Train (or skip/resume) one run, then evaluate each of its checkpoints."""
+        def train_body(out: Path) -> None:
+            child = None
+            if not self.executor.tracks_training:
+                child = self.tracking.child(out, f"train-{out.name}",
+                                            {"N": req.N, "Ds": list(req.Ds), "kind": "train"})
+            recs = self.executor.train(req, out, base_dir=Path(base_dir) if base_dir else None,
+                                       parent_run_id=self.tracking.parent_id)
+            if child is not None:
+                for rec in recs:
+                    child.log_metrics({"val_loss": rec["val_loss"]}, step=int(rec["D"]))
+                child.finish()
+            write_json(out / "checkpoints.json", recs)
+
+        tdir = run_step(tdir_step, self.root, train_body)
+        records = read_json(tdir / "checkpoints.json")
+        for rec in records:
+            estep = self.eval_step(rec)
+
+            def eval_body(out: Path, rec=rec, estep=estep) -> None:
+                child = self.tracking.child(out, f"eval-{out.name}",
+                                            {"N": rec["N"], "D": rec["D"], "kind": "eval"})
+                loss_k = self.executor.evaluate(rec, out, parent_run_id=child.run_id)
+                for k, L in loss_k.items():
+                    child.log_metrics({"task_loss": L}, step=int(k))
+                child.finish()
+                write_json(out / "loss_k.json", loss_k)
+
+            edir = run_step(estep, self.root, eval_body)
+            rec["loss_k"] = read_json(edir / "loss_k.json")
+            rec["eval_dir"] = str(edir)
+        return records
+
+    # -- the loop --------------------------------------------------------------------------
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.root / "study.yaml", dump_config(self.cfg))
+        saved = read_study_state(self.root)
+        self.tracking = StudyTracking(self.cfg, self.root, self.strategy,
+                                      run_id=saved.get("mlflow_run_id"))
+        write_study_state(self.root, {**saved, "name": self.cfg.name, "strategy": self.strategy,
+                                      "config_hash": self.config_hash, "finished": False,
+                                      "mlflow_run_id": self.tracking.parent_id})
+        self.sampler = make_sampler(self.cfg, self.strategy)
+        self.sampler.allow_extend = getattr(self.executor, "can_extend", True)
+        self.study = ledger.open_ledger(self.cfg, self.root, self.sampler)
+        stale = ledger.recover(self.study)
+        if stale:
+            self.log(f"resuming: {len(stale)} interrupted run(s) queued again")
+        if not self.study.get_trials(deepcopy=False):
+            plan = grid_schedule(self.cfg) if self.strategy == "grid" else seed_design(self.cfg)
+            ledger.enqueue(self.study, plan, "grid" if self.strategy == "grid" else "seed",
+                           self.cfg)
+
+    def next_batch(self, remaining: float) -> tuple[list, str]:
+        """Trials to run now with their requests, or ([], why not)."""
+        queued = ledger.waiting(self.study)
+        round_index = self.num_rounds() + 1
+        if queued:
+            first_role = queued[0].user_attrs.get("role")
+            limit = len(queued) if first_role == "seed" else self.cfg.select.runs_per_round
+            batch, cost = [], 0.0
+            for t in queued[:limit]:
+                if cost + t.user_attrs["flops"] > remaining * (1 + 1e-9):
+                    break
+                cost += t.user_attrs["flops"]
+                trial = self.study.ask(search_space(self.cfg))
+                if "round" not in trial.user_attrs:
+                    trial.set_user_attr("round", 0 if first_role == "seed" else round_index)
+                batch.append((trial, request_from_attrs(trial.user_attrs)))
+            return batch, "" if batch else "budget"
+        if self.strategy == "grid":
+            return [], "exhausted"
+        batch = []
+        for _ in range(self.cfg.select.runs_per_round):
+            req = self.sampler.propose(self.study)
+            if req is None:
+                break
+            trial = self.study.ask(search_space(self.cfg))
+            attrs = {**request_attrs(req, self.strategy, self.cfg), "round": round_index}
+            for key, value in attrs.items():
+                trial.set_user_attr(key, value)
+            batch.append((trial, req))
+        return batch, "" if batch else "budget"
+
+    def run_batch(self, batch: list) -> None:
+        jobs = []
+        for trial, req in batch:
+            base_dir = None
+            if req.extends is not None:
+                base_dir = self.study.trials[req.extends].user_attrs.get("step_dir")
+            step = self.train_step(req, base_dir)
+            trial.set_user_attr("step_dir", str(step.output_dir(self.root)))
+            jobs.append((trial, req, step, base_dir))
+        workers = max(1, min(len(jobs), self.executor.max_parallel))
+        bars = RunProgress(enabled=None if self.executor.kind == "real" else False)
+        with bars, ThreadPoolExecutor(workers) as pool:
+            for _, req, step, _ in jobs:
+                bars.add(step.name, trainer_dir(step.output_dir(self.root)) / "metrics.jsonl",
+                         req.D)
+            futures = [pool.submit(self.execute, req, step, base) for _, req, step, base in jobs]
+            errors = []
+            for (trial, req, step, _), fut in zip(jobs, futures):
+                try:
+                    records = fut.result()
+                except Exception as err:  # noqa: BLE001 - tell the ledger, then re-raise below
+                    trial.set_user_attr("error", f"{type(err).__name__}: {err}")
+                    ledger.fail_and_requeue(self.study, trial.number)  # a rerun retries it
+                    errors.append(err)
+                    continue
+                trial.set_user_attr("checkpoints", [
+                    {k: r[k] for k in ("N", "D", "val_loss", "loss_k", "result_dir", "eval_dir")
+                     if k in r} for r in records])
+                self.study.tell(trial, records[-1]["val_loss"])
+                self.log(f"run N={req.N:.3g} D={','.join(f'{d:.3g}' for d in req.Ds)} done")
+        if errors:
+            raise errors[0]
+
+    def record_round(self, state: FitState | None, spent: float) -> dict:
+        n = len(ledger.completed(self.study))
+        rec = {"num_runs": n, "num_checkpoints": len(ledger.observations(self.study)),
+               "flops": spent, "kind": None}
+        if state is not None:
+            iv = state.interval(self.cfg.select.interval)
+            rec.update(kind=state.kind, law=state.law.to_dict(),
+                       forecast=np.exp(state.point).tolist(), interval=np.exp(iv).tolist(),
+                       width=state.width(self.cfg.select.interval).tolist())
+            if self.truth is not None:
+                rec["N_error"] = (np.exp(state.point[:, 0] - self.truth[:, 0]) - 1).tolist()
+        path = round_path(self.root, n)
+        if not path.exists():
+            write_json(path, rec)
+            self.tracking.log_round(rec, step=n)
+        return rec
+
+    def num_rounds(self) -> int:
+        """Selection rounds run so far (the seed design, or a grid, counts as round 0)."""
+        return max((t.user_attrs.get("round", 0) for t in self.study.get_trials(deepcopy=False)),
+                   default=0)
+
+    def stop_reason(self, state: FitState | None, spent: float, num_rounds: int) -> str:
+        if spent >= self.cfg.budget.train_flops * (1 - 1e-9):
+            return "budget"
+        sel = self.cfg.select
+        if state is not None and sel.stop_width > 0 and np.all(state.width(sel.interval)
+                                                                < sel.stop_width):
+            return "width"
+        retries = [t for t in ledger.waiting(self.study) if "retry_of" in t.user_attrs]
+        if num_rounds >= sel.max_rounds and not retries:
+            return "max_rounds"
+        return ""
+
+    def run(self) -> StudyResult:
+        saved = read_study_state(self.root)
+        if saved.get("finished") and saved.get("config_hash") == self.config_hash:
+            return StudyResult(reason=saved.get("reason", "finished"), flops=saved.get("flops", 0),
+                               skipped=True)
+        self.start()
+        result, state = StudyResult(), None
+        while True:
+            spent = ledger.flops_spent(self.study)
+            obs = ledger.observations(self.study)
+            num_done = len(ledger.completed(self.study))
+            state = fit_round(obs, self.targets, num_bootstrap=self.cfg.select.num_bootstrap,
+                              seed=self.cfg.select.seed + num_done, prev=state)
+            result.rounds.append(self.record_round(state, spent))
+            reason = self.stop_reason(state, spent, self.num_rounds())
+            if not reason:
+                self.sampler.update(state, self.cfg.budget.train_flops - spent)
+                batch, reason = self.next_batch(self.cfg.budget.train_flops - spent)
+            if reason:
+                break
+            self.run_batch(batch)
+        result.reason, result.flops, result.state = reason, spent, state
+        self.finish(result)
+        return result
+
+    def finish(self, result: StudyResult) -> None:
+        self.log(f"study {self.cfg.name}: stopped ({result.reason}) after "
+                 f"{len(ledger.completed(self.study))} runs, {result.flops:.3g} training FLOPs")
+        self.tracking.finish()
+        write_study_state(self.root, {**read_study_state(self.root), "finished": True,
+                                      "reason": result.reason, "flops": result.flops})
+
+
+def run_study(cfg: StudyConfig, root: str | Path, executor, *, strategy: str | None = None,
+              log=print, truth=None) -> StudyResult:
+    return Driver(cfg, root, executor, strategy=strategy, log=log, truth=truth).run()
+
+
+def true_optima(law, targets) -> np.ndarray:
+    """(T, 3) natural-log optima of a known law (simulation), via the forecast allocator."""
+    from t2.flows.forecast import forecast_all
+
+    theta = np.array([[law.E, law.A, law.B, law.alpha, law.beta, law.G or 0.0,
+                       law.gamma or 0.0]])
+    return forecast_all(theta, targets)[0]
+

@@ -1,0 +1,88 @@
+"""The Optuna study as the ledger of proposed and finished runs.
+
+    study = open_ledger(cfg, root)        # journal file in the root, or cfg.select.storage (RDB URL)
+    recover(study)                        # stale RUNNING trials -> FAIL, their requests re-enqueued
+    obs = observations(study)             # checkpoint records of every finished run
+
+Each trial is one training run: params ``log10_N, log10_D`` (its longest D), user attributes with
+the full request (N, Ds, base_D, extends, FLOPs, role), its step directory, MLflow run id and, once
+told, its checkpoint records (N, D, validation loss, task loss per k). A trial found RUNNING at
+start belonged to a killed driver: it is marked FAIL and its request enqueued again, so the next
+ask returns the same request, whose step directory (same hash) resumes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+from t2.flows.plan import RunRequest
+from t2.flows.select import params_of, request_attrs
+from t2.flows.steps import journal_path
+from t2.flows.study import StudyConfig
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# Attributes copied when a killed trial is enqueued again.
+_REQUEST_KEYS = ("N", "Ds", "base_D", "extends", "flops", "role", "round")
+
+
+def open_storage(cfg: StudyConfig, root: str | Path):
+    if cfg.select.storage:
+        return optuna.storages.RDBStorage(
+            cfg.select.storage, engine_kwargs={"connect_args": {"timeout": 30}}
+            if cfg.select.storage.startswith("sqlite") else {})
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    path = journal_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def open_ledger(cfg: StudyConfig, root: str | Path, sampler=None) -> optuna.Study:
+    return optuna.create_study(study_name=cfg.name, storage=open_storage(cfg, root),
+                               direction="minimize", load_if_exists=True, sampler=sampler)
+
+
+def fail_and_requeue(study: optuna.Study, number: int) -> None:
+    """Mark a trial FAIL and enqueue its request again, so the next ask resumes it."""
+    t = study.get_trials(deepcopy=False)[number]
+    study.tell(number, state=TrialState.FAIL)
+    attrs = {k: t.user_attrs[k] for k in _REQUEST_KEYS if k in t.user_attrs}
+    if attrs:
+        study.enqueue_trial(dict(t.params), user_attrs={**attrs, "retry_of": number})
+
+
+def recover(study: optuna.Study) -> list[int]:
+    """Fail trials left RUNNING by a killed driver and enqueue their requests again."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in stale:
+        fail_and_requeue(study, t.number)
+    return [t.number for t in stale]
+
+
+def enqueue(study: optuna.Study, reqs: list[RunRequest], role: str, cfg: StudyConfig) -> None:
+    for req in reqs:
+        study.enqueue_trial(params_of(req), user_attrs=request_attrs(req, role, cfg))
+
+
+def waiting(study: optuna.Study) -> list:
+    return study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+
+
+def completed(study: optuna.Study) -> list:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def flops_spent(study: optuna.Study) -> float:
+    return float(sum(t.user_attrs.get("flops", 0.0) for t in completed(study)))
+
+
+def observations(study: optuna.Study) -> list[dict]:
+    """Checkpoint records of finished runs, each tagged with its run (trial number)."""
+    out = []
+    for t in completed(study):
+        for rec in t.user_attrs.get("checkpoints", []):
+            out.append({**rec, "run": t.number})
+    return out

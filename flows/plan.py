@@ -1,0 +1,177 @@
+"""Pure planning: size rungs, the seed design, the grid schedule, candidates and their FLOPs.
+
+    python -c "from t2.flows.plan import *; from t2.flows.study import load_study; \
+               print(seed_design(load_study('examples/tiny.yaml')))"
+
+Nothing here touches disk. A ``RunRequest`` is one training run at fixed N that emits one
+checkpoint per D in ``Ds`` (warmup-stable-decay: the stable trunk is branched and decayed at each
+D). ``base_D`` > 0 means the run continues an earlier run at the same N whose trunk reached
+``base_D``: a D beyond it extends the trunk, a D below it is one more decay branch off the kept
+trunk, so the run pays only for the new tokens.
+
+Cost in training FLOPs (6·N per token, REFERENCE §2) with decay fraction f:
+    trunk to the largest D (> base_D):   D_max − (1 − f)·base_D   tokens
+    each other decay branch:             f·D_i                    tokens
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from t2.flows.study import StudyConfig
+
+# Two D values closer than this (relative) are one checkpoint.
+_SAME_D = 0.02
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A training run to do: size N (a rung), its checkpoints Ds (ascending), what it extends."""
+
+    N: float
+    Ds: tuple[float, ...]
+    base_D: float = 0.0
+    extends: int | None = None  # Optuna trial number of the run extended
+
+    def __post_init__(self):
+        assert self.Ds and list(self.Ds) == sorted(self.Ds), self.Ds
+
+    @property
+    def D(self) -> float:
+        return self.Ds[-1]
+
+
+def run_tokens(Ds, decay_frac: float, base_D: float = 0.0) -> float:
+    """Tokens trained by a run with checkpoints ``Ds`` continuing a trunk that reached ``base_D``."""
+    *rest, top = sorted(Ds)
+    last = top - (1.0 - decay_frac) * base_D if top > base_D else decay_frac * top
+    return last + decay_frac * sum(rest)
+
+
+def run_flops(req: RunRequest, decay_frac: float) -> float:
+    return 6.0 * req.N * run_tokens(req.Ds, decay_frac, req.base_D)
+
+
+def size_rungs(cfg: StudyConfig) -> np.ndarray:
+    """The N values the study may train: log-spaced between the size bounds, or the model
+    ladder's rungs (total N with embeddings, for the study's vocabulary) inside them."""
+    m = cfg.model
+    if not m.ladder:
+        return np.geomspace(m.params_min, m.params_max, m.num_sizes)
+    from t2.models.ladder import MAX_DEPTH, params_for_depth
+
+    rungs = [params_for_depth(L, vocab_size(cfg), m.tie_embeddings)
+             for L in range(1, MAX_DEPTH + 1)]
+    inside = np.array([float(n) for n in rungs if m.params_min <= n <= m.params_max])
+    if len(inside) < 2:
+        raise ValueError("model: fewer than two ladder rungs between params_min and params_max")
+    return inside
+
+
+def vocab_size(cfg: StudyConfig) -> int:
+    from t2.models.tokenizer import BYTE_VOCAB_SIZE
+
+    return BYTE_VOCAB_SIZE if cfg.data.tokenizer == "byte" else cfg.data.bpe_vocab_size
+
+
+def snap(N: float, rungs: np.ndarray) -> float:
+    return float(rungs[int(np.argmin(np.abs(np.log(rungs) - math.log(N))))])
+
+
+def ratio_grid(cfg: StudyConfig) -> np.ndarray:
+    lo, hi = cfg.design.tokens_per_param
+    return np.geomspace(lo, hi, cfg.design.num_ratios)
+
+
+def _merge_Ds(Ds) -> tuple[float, ...]:
+    out: list[float] = []
+    for D in sorted(Ds):
+        if not out or D > out[-1] * (1 + _SAME_D):
+            out.append(float(D))
+    return tuple(out)
+
+
+def _in_ratio_range(cfg: StudyConfig, N: float, D: float) -> bool:
+    lo, hi = cfg.design.tokens_per_param
+    return lo * (1 - _SAME_D) <= D / N <= hi * (1 + _SAME_D)
+
+
+def isoflop_point(cfg: StudyConfig, C: float, ratio: float, rungs: np.ndarray):
+    """(N, D) on compute level C near tokens/param ``ratio``, N snapped to a rung; None when the
+    point leaves the ratio range or snapping moved its ratio by more than one rung step."""
+    N = snap(math.sqrt(C / (6.0 * ratio)), rungs)
+    D = C / (6.0 * N)
+    step = math.log(rungs[1] / rungs[0]) * 1.01
+    if abs(math.log(D / N / ratio)) > step:
+        return None
+    return (N, D) if _in_ratio_range(cfg, N, D) else None
+
+
+def seed_design(cfg: StudyConfig) -> list[RunRequest]:
+    """Each seed ratio at the ``seed_budgets`` cheapest compute levels where it fits the size
+    range, snapped to rungs, one run per N emitting several D.
+
+    Points on one tokens/param ray leave alpha and beta unidentifiable (REFERENCE §8.5), so the
+    seed spans several levels and ratios deep into the overtrained region.
+    """
+    rungs = size_rungs(cfg)
+    levels = sorted(cfg.budget.compute)
+    by_N: dict[float, list[float]] = {}
+    for r in cfg.design.seed_ratios:
+        points = [p for p in (isoflop_point(cfg, C, r, rungs) for C in levels) if p is not None]
+        for N, D in points[: cfg.design.seed_budgets]:
+            by_N.setdefault(N, []).append(D)
+    return [RunRequest(N=N, Ds=_merge_Ds(Ds)) for N, Ds in sorted(by_N.items())]
+
+
+def grid_schedule(cfg: StudyConfig) -> list[RunRequest]:
+    """The standard isoFLOP baseline: every compute level × ``grid_sizes`` sizes spanning the
+    tokens/param range, cheapest level first; each point is its own run (no shared trunks)."""
+    rungs = size_rungs(cfg)
+    lo, hi = cfg.design.tokens_per_param
+    out: list[RunRequest] = []
+    for C in sorted(cfg.budget.compute):
+        seen = set()
+        for r in np.geomspace(lo, hi, cfg.design.grid_sizes):
+            point = isoflop_point(cfg, C, float(r), rungs)
+            if point is not None and point[0] not in seen:
+                seen.add(point[0])
+                out.append(RunRequest(N=point[0], Ds=(point[1],)))
+    return out
+
+
+def candidates(cfg: StudyConfig, runs: list[tuple[int, float, float]], *,
+               allow_extend: bool = True) -> list[RunRequest]:
+    """Every (rung, D) the selector may pick, each as the cheapest way to get it.
+
+    ``runs`` holds (trial number, N, longest D) of finished runs. With ``allow_extend`` a
+    candidate at the N of such a run continues its trunk: beyond the longest D it extends it,
+    below it it is one more decay branch; otherwise (or without ``allow_extend``) it is new.
+    """
+    longest: dict[float, tuple[int, float]] = {}
+    for number, N, D in runs:
+        if N not in longest or D > longest[N][1]:
+            longest[N] = (number, D)
+    have = {(N, D) for _, N, D in runs}
+    out = []
+    for N in size_rungs(cfg):
+        N = float(N)
+        base = longest.get(N)
+        for r in ratio_grid(cfg):
+            D = float(r * N)
+            if base is not None and abs(D / base[1] - 1) < _SAME_D:
+                continue  # already have it
+            if base is not None and allow_extend:
+                out.append(RunRequest(N=N, Ds=(D,), base_D=base[1], extends=base[0]))
+            else:
+                out.append(RunRequest(N=N, Ds=(D,)))
+    return [c for c in out if (c.N, c.D) not in have]
+
+
+def plan_summary(cfg: StudyConfig, reqs: list[RunRequest]) -> list[dict]:
+    """Rows for ``t2 plan``: N, the D list, tokens/param and FLOPs of each run."""
+    f = cfg.train.decay_frac
+    return [{"N": r.N, "Ds": list(r.Ds), "tokens_per_param": [D / r.N for D in r.Ds],
+             "flops": run_flops(r, f), "extends": r.extends} for r in reqs]

@@ -1,0 +1,229 @@
+"""The study report: forecast table (T² vs Chinchilla), extrapolation check, plots.
+
+    python -m t2.flows.report runs/tiny          # (re)write runs/tiny/report/
+
+Reads only the ledger (finished runs' checkpoint records) and round files; writes
+``report.md``, ``report.json`` and PNG plots into ``{root}/report`` and marks it done last. The
+forecast's intervals come from ``t2.fitting.bootstrap.bootstrap_fit`` (refits over resampled
+runs). The extrapolation check fits on runs near the Chinchilla ratio and predicts the
+overtrained ones (REFERENCE §3, the paper's 2.8% check); the last table shows how the optimal
+tokens per parameter grows with the inference budget C_inf.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from t2.fitting.bootstrap import bootstrap_fit
+from t2.fitting.checks import FitError
+from t2.fitting.extrapolation import extrapolation_check
+from t2.fitting.fit import fit_chinchilla, fit_t2_loss
+from t2.fitting.optimal import optimal_allocation, optimal_pooled
+from t2.flows import ledger
+from t2.flows.forecast import _arrays
+from t2.flows.report_plots import plot_all
+from t2.flows.steps import read_study_state, report_dir, rounds_dir
+from t2.flows.study import StudyConfig, load_study
+from t2.infra.storage import atomic_write, mark_done, read_json, write_json
+
+# Runs at most this many tokens/param count as "near Chinchilla" in the extrapolation check.
+NEAR_CHINCHILLA = 60.0
+
+
+def _fit_arrays(obs: list[dict]) -> tuple[dict, dict]:
+    N, D, V, (tN, tD, tk, tL) = _arrays(obs)
+    runs = np.array([o["run"] for o in obs])
+    trows = np.repeat(runs, [len(o.get("loss_k", {})) for o in obs])
+    return ({"N": N, "D": D, "L": V, "run": runs},
+            {"N": tN, "D": tD, "k": tk, "L": tL, "run": trows})
+
+
+def _boot(fit_fn, arrays: dict, num: int, seed: int):
+    data = {k: v for k, v in arrays.items() if k != "run"}
+    return bootstrap_fit(fit_fn, data, arrays["run"], num_samples=num, seed=seed, workers=1)
+
+
+def _usable(boot):
+    """The bootstrap without replicates whose exponents admit no optimum (alpha or beta <= 0)."""
+    from dataclasses import replace
+
+    def ok(law):
+        return law.alpha > 0 and law.beta > 0
+
+    if not ok(boot.law):
+        raise ValueError(f"the fitted law has alpha={boot.law.alpha:.3g}, "
+                         f"beta={boot.law.beta:.3g}: no compute-optimal allocation")
+    laws = [lw for lw in boot.laws if ok(lw)]
+    return replace(boot, laws=laws, num_failed=boot.num_failed + len(boot.laws) - len(laws))
+
+
+def forecast_rows(cfg: StudyConfig, t2_boot, chin_law, q: float) -> list[dict]:
+    """One row per target: the T² optimum with intervals, and the Chinchilla-sized choice."""
+    rows = []
+    for t in cfg.budget.targets:
+        a = optimal_allocation(t2_boot.law, t.c_train, t.c_inf)
+        row = {"c_train": t.c_train, "c_inf": t.c_inf, "N": a.N, "D": a.D, "k": a.k,
+               "tokens_per_param": a.tokens_per_param, "pass_at_k": a.pass_at_k}
+        for name in ("N", "D", "k", "tokens_per_param"):
+            lo, hi = t2_boot.interval(
+                lambda law, name=name, t=t: getattr(optimal_allocation(law, t.c_train, t.c_inf),
+                                                    name), q)
+            row[f"{name}_lo"], row[f"{name}_hi"] = lo, hi
+        if chin_law.alpha <= 0 or chin_law.beta <= 0:
+            rows.append({**row, **dict.fromkeys(
+                ("chin_N", "chin_D", "chin_k", "chin_tokens_per_param", "chin_pass_at_k"),
+                float("nan"))})
+            continue
+        Nc = float(min(chin_law.N_opt(t.c_train), t.c_inf / 2))
+        Dc, kc = t.c_train / (6 * Nc), t.c_inf / (2 * Nc)
+        row.update(chin_N=Nc, chin_D=Dc, chin_k=kc, chin_tokens_per_param=Dc / Nc,
+                   chin_pass_at_k=float(np.exp(-t2_boot.law.predict(Nc, Dc, kc))))
+        rows.append(row)
+    return rows
+
+
+def extrapolation(obs_arrays: dict, t2_arrays: dict) -> dict:
+    """Fit on runs with D/N ≤ NEAR_CHINCHILLA (else below the median ratio), predict the rest."""
+    out = {}
+    for name, fit_fn, arrays in (("chinchilla_val_loss", fit_chinchilla, obs_arrays),
+                                 ("t2_task_loss", fit_t2_loss, t2_arrays)):
+        ratio = arrays["D"] / arrays["N"]
+        frac = float(np.mean(ratio <= NEAR_CHINCHILLA))
+        # a study that never reaches NEAR_CHINCHILLA (or lives far above it) splits at its median
+        cut = NEAR_CHINCHILLA if 0.4 <= frac < 1 else float(np.median(ratio))
+        data = {k: v for k, v in arrays.items() if k != "run"}
+        try:
+            rep = extrapolation_check(fit_fn, data, max_tokens_per_param=cut)
+        except (FitError, ValueError) as err:
+            out[name] = {"error": str(err), "train_max_tokens_per_param": cut}
+            continue
+        out[name] = {"train_max_tokens_per_param": cut, "num_train": rep.num_train,
+                     "num_test": rep.num_test, "mean_abs_rel_error": rep.mean_abs_rel_error,
+                     "max_abs_rel_error": rep.max_abs_rel_error}
+    return out
+
+
+def ratio_vs_inference(cfg: StudyConfig, law) -> list[dict]:
+    """Optimal tokens/param as C_inf grows, at the first target's training budget."""
+    c_train = cfg.budget.targets[0].c_train
+    rows = []
+    for c_inf in np.geomspace(1e-3, 1e3, 13) * cfg.budget.targets[0].c_inf:
+        a = optimal_allocation(law, c_train, float(c_inf))
+        rows.append({"c_train": c_train, "c_inf": float(c_inf), "N": a.N, "k": a.k,
+                     "tokens_per_param": a.tokens_per_param})
+    return rows
+
+
+def _markdown(cfg, state, rows, extra, ratios, pooled, q) -> str:
+    pct = f"{q:.0%}"
+    lines = [f"# T² study `{cfg.name}`", "",
+             (f"{state['num_runs']} runs, {state['num_checkpoints']} checkpoints, "
+              f"{state['flops']:.3g} of {cfg.budget.train_flops:.3g} training FLOPs "
+              f"(stopped: {state.get('reason', 'running')}). Parameters counted with "
+              "embeddings; training FLOPs = 6·N·D, inference FLOPs = 2·N·k per token."), "",
+             f"## Forecast (T² with {pct} bootstrap intervals vs Chinchilla)", "",
+             ("| C_train | C_inf | T² N* | T² D* | T² k* | T² tokens/param | T² pass@k | "
+              "Chinchilla N | Chinchilla k | Chinchilla tokens/param | Chinchilla pass@k |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['c_train']:.3g} | {r['c_inf']:.3g} | {r['N']:.3g} [{r['N_lo']:.3g}, "
+            f"{r['N_hi']:.3g}] | {r['D']:.3g} [{r['D_lo']:.3g}, {r['D_hi']:.3g}] | "
+            f"{r['k']:.3g} [{r['k_lo']:.3g}, {r['k_hi']:.3g}] | {r['tokens_per_param']:.0f} "
+            f"[{r['tokens_per_param_lo']:.0f}, {r['tokens_per_param_hi']:.0f}] | "
+            f"{r['pass_at_k']:.3g} | {r['chin_N']:.3g} | {r['chin_k']:.3g} | "
+            f"{r['chin_tokens_per_param']:.0f} | {r['chin_pass_at_k']:.3g} |")
+    if pooled:
+        lines += ["", (f"Deployment (C_total {pooled['c_total']:.3g}): N* {pooled['N']:.3g}, "
+                       f"D* {pooled['D']:.3g}, k* {pooled['k']:.3g}, training share "
+                       f"{pooled['train_fraction']:.1%}.")]
+    lines += ["", "## Extrapolation check (fit near Chinchilla, predict overtrained runs)", ""]
+    for name, e in extra.items():
+        if "error" in e:
+            lines.append(f"- {name}: not possible ({e['error']})")
+        else:
+            lines.append(f"- {name}: fit on {e['num_train']} checkpoints with tokens/param ≤ "
+                         f"{e['train_max_tokens_per_param']:.0f}, {e['num_test']} held out: "
+                         f"mean |rel. error| {e['mean_abs_rel_error']:.2%}, "
+                         f"max {e['max_abs_rel_error']:.2%}")
+    lines += ["", f"## Optimal tokens/param as C_inf grows (C_train {ratios[0]['c_train']:.3g})",
+              "", "| C_inf | N* | k* | tokens/param |", "|---|---|---|---|"]
+    lines += [f"| {r['c_inf']:.3g} | {r['N']:.3g} | {r['k']:.3g} | {r['tokens_per_param']:.0f} |"
+              for r in ratios]
+    lines += ["", "![forecast](forecast.png) ![fit](fit.png) ![ratio](ratio_vs_cinf.png)", ""]
+    return "\n".join(lines)
+
+
+def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
+                 true_law=None) -> Path:
+    """Fit, forecast, check and plot; returns the report directory."""
+    root, out = Path(root), report_dir(root)
+    study = ledger.open_ledger(cfg, root)
+    obs = ledger.observations(study)
+    obs_arrays, t2_arrays = _fit_arrays(obs)
+    q, num, seed = cfg.select.interval, cfg.select.num_bootstrap, cfg.select.seed
+    try:
+        t2_boot = _boot(fit_t2_loss, t2_arrays, num, seed)
+        chin = fit_chinchilla(obs_arrays["N"], obs_arrays["D"], obs_arrays["L"])
+    except (FitError, ValueError) as err:  # too few or degenerate runs: say so, plot nothing
+        return _write_unfitted(out, cfg, root, study, obs, err, quiet)
+    try:
+        t2_boot = _usable(t2_boot)
+        rows = forecast_rows(cfg, t2_boot, chin, q)
+        ratios = ratio_vs_inference(cfg, t2_boot.law)
+    except ValueError as err:  # e.g. a fitted exponent <= 0: no optimum to report
+        return _write_unfitted(out, cfg, root, study, obs, err, quiet)
+    extra = extrapolation(obs_arrays, t2_arrays)
+    dep = cfg.budget.deployment
+    pooled = None
+    if dep is not None:
+        a = optimal_pooled(t2_boot.law, dep.c_total, dep.tokens_per_sample, dep.queries)
+        pooled = {"c_total": dep.c_total, "N": a.N, "D": a.D, "k": a.k,
+                  "train_fraction": a.train_fraction}
+    state = {**read_study_state(root), "num_runs": len(ledger.completed(study)),
+             "num_checkpoints": len(obs), "flops": ledger.flops_spent(study)}
+    rounds = [read_json(p) for p in sorted(rounds_dir(root).glob("round-*.json"))]
+    plots = plot_all(out, obs, t2_boot.law, chin, ratios, rounds, cfg, true_law=true_law)
+    write_json(out / "report.json", {
+        "t2_law": t2_boot.law.to_dict(), "chinchilla_law": chin.to_dict(),
+        "t2_intervals": t2_boot.intervals(q), "forecast": rows, "extrapolation": extra,
+        "ratio_vs_c_inf": ratios, "deployment": pooled, "state": state,
+        "true_law": true_law.to_dict() if true_law is not None else None})
+    text = _markdown(cfg, state, rows, extra, ratios, pooled, q)
+    atomic_write(out / "report.md", text)
+    mark_done(out, {"num_runs": state["num_runs"]})
+    _log_artifacts(cfg, root, [out / "report.md", out / "report.json", *plots])
+    if not quiet:
+        print(text)
+    return out
+
+
+def _write_unfitted(out: Path, cfg, root: Path, study, obs, err, quiet: bool) -> Path:
+    text = (f"# T² study `{cfg.name}`\n\n{len(ledger.completed(study))} runs, {len(obs)} "
+            f"checkpoints, {ledger.flops_spent(study):.3g} training FLOPs.\n\n"
+            f"No forecast: the laws could not be fitted ({err}).\n")
+    write_json(out / "report.json", {"error": str(err), "num_checkpoints": len(obs)})
+    atomic_write(out / "report.md", text)
+    mark_done(out, {"error": str(err)})
+    if not quiet:
+        print(text)
+    return out
+
+
+def _log_artifacts(cfg: StudyConfig, root: Path, paths: list[Path]) -> None:
+    run_id = read_study_state(root).get("mlflow_run_id")
+    if not cfg.tracking.enabled or run_id is None:
+        return
+    from t2.flows.tracking import StudyTracking
+
+    tr = StudyTracking(cfg, root, read_study_state(root).get("strategy", ""), run_id=run_id)
+    for p in paths:
+        tr.log_artifact(p)
+    tr.finish()
+
+
+if __name__ == "__main__":
+    root = Path(sys.argv[1])
+    write_report(load_study(root / "study.yaml"), root, quiet=False)

@@ -1,0 +1,67 @@
+"""The report's plots: the fitting module's law plots plus the study's forecast history.
+
+    paths = plot_all(out_dir, observations, t2_law, chinchilla_law, ratio_rows, rounds, cfg)
+
+``forecast.png`` shows each target's forecast N* (with the round's interval) against the
+training FLOPs spent so far: how the study converged. The others come from ``t2.fitting.plots``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from t2.fitting import plots
+from t2.infra.storage import atomic_write
+
+
+def plot_history(out: Path, rounds: list[dict], cfg, true_law=None) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fitted = [r for r in rounds if r.get("forecast")]
+    for t, target in enumerate(cfg.budget.targets):
+        x = np.array([r["flops"] for r in fitted])
+        y = np.array([r["forecast"][t][0] for r in fitted])
+        lo = np.array([r["interval"][t][0][0] for r in fitted])
+        hi = np.array([r["interval"][t][0][1] for r in fitted])
+        label = f"C_train={target.c_train:.2g}, C_inf={target.c_inf:.2g}"
+        line, = ax.plot(x, y, "o-", ms=3, label=label)
+        ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2)
+        if true_law is not None and fitted and "N_error" in fitted[-1]:
+            true_N = y[-1] / (1 + fitted[-1]["N_error"][t])
+            ax.axhline(true_N, color=line.get_color(), ls=":", lw=1)
+    ax.set(xscale="log", yscale="log", xlabel="training FLOPs spent",
+           ylabel="forecast N*", title=f"study {cfg.name}: forecast per round")
+    ax.legend(fontsize=7)
+    path = out / "forecast.png"
+    tmp = out / ".forecast.tmp.png"
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def plot_all(out: Path, obs: list[dict], law, chin, ratios, rounds, cfg, true_law=None):
+    out.mkdir(parents=True, exist_ok=True)
+    N = np.array([o["N"] for o in obs])
+    D = np.array([o["D"] for o in obs])
+    V = np.array([o["val_loss"] for o in obs])
+    paths = [plot_history(out, rounds, cfg, true_law)]
+    pk = [(o["N"], o["D"], int(k), float(np.exp(-L))) for o in obs
+          for k, L in o.get("loss_k", {}).items()]
+    if pk:
+        a = np.array(pk)
+        paths.append(plots.plot_pass_at_k(law, a[:, 0], a[:, 1], a[:, 2], a[:, 3],
+                                          out / "pass_at_k"))
+    paths.append(plots.plot_isoflop(chin, N, D, V, out / "fit", num_bins=6))
+    t0 = cfg.budget.targets[0]
+    paths.append(plots.plot_tokens_per_param(law, t0.c_train, [r["c_inf"] for r in ratios],
+                                             out / "ratio_vs_cinf"))
+    c_trains = np.geomspace(min(cfg.budget.compute), max(t.c_train for t in cfg.budget.targets),
+                            20)
+    paths.append(plots.plot_optimal_vs_budget(law, c_trains, t0.c_inf, out / "optimal"))
+    atomic_write(out / "plots.txt", "\n".join(p.name for p in paths) + "\n")
+    return paths

@@ -1,0 +1,191 @@
+"""Choosing the next runs: Optuna samplers over (log10 N, log10 D) candidates.
+
+    sampler = make_sampler(cfg)                 # active | random; grid uses enqueued trials
+    sampler.update(state, remaining_flops, runs)   # the driver, after each round's fit
+    req = sampler.propose(study)                # RunRequest or None (nothing affordable)
+    trial = study.ask(search_space(cfg))        # sample_relative returns req's params
+
+Active selection (``ForecastUncertaintySampler``): for every candidate (size rung × tokens/param
+grid; beyond an existing run's longest D it is an extension that pays only the extra tokens)
+the acquisition is the expected reduction of the forecast's variance — the bootstrap spread of
+(log N*, log D*, log k*) at the study's target budgets — from observing the candidate,
+divided by its training FLOPs. The reduction is the linear-Gaussian (ensemble Kalman) estimate
+from the bootstrap ensemble itself: with g the forecasts and h the candidate's log task losses
+at the study's k values, both per replicate,
+
+    reduction(x) = tr( C_gh (C_hh + R)^-1 C_hg ),   R = σ²·11ᵀ + (σ/4)²·I
+
+(σ the assumed relative noise per run). Runs proposed but not yet observed are conditioned on
+first (fantasized at the ensemble's own spread), so a batch does not pick the same point twice.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.samplers import BaseSampler
+from optuna.trial import TrialState
+from t2.flows.forecast import FitState
+from t2.flows.plan import RunRequest, candidates, run_flops
+from t2.flows.study import StudyConfig
+
+PARAMS = ("log10_N", "log10_D")
+
+
+def search_space(cfg: StudyConfig) -> dict[str, FloatDistribution]:
+    """The Optuna distributions of every trial (padded so snapped points stay inside)."""
+    lo, hi = cfg.design.tokens_per_param
+    n0, n1 = math.log10(cfg.model.params_min), math.log10(cfg.model.params_max)
+    return {"log10_N": FloatDistribution(n0 - 0.05, n1 + 0.05),
+            "log10_D": FloatDistribution(n0 + math.log10(lo) - 0.05, n1 + math.log10(hi) + 0.05)}
+
+
+def params_of(req: RunRequest) -> dict[str, float]:
+    return {"log10_N": math.log10(req.N), "log10_D": math.log10(req.D)}
+
+
+def request_attrs(req: RunRequest, role: str, cfg: StudyConfig) -> dict:
+    """User attributes a trial carries so a restart can rebuild the exact request."""
+    return {"N": req.N, "Ds": list(req.Ds), "base_D": req.base_D, "extends": req.extends,
+            "flops": run_flops(req, cfg.train.decay_frac), "role": role}
+
+
+def request_from_attrs(attrs: dict) -> RunRequest:
+    return RunRequest(N=float(attrs["N"]), Ds=tuple(float(d) for d in attrs["Ds"]),
+                      base_D=float(attrs.get("base_D") or 0.0), extends=attrs.get("extends"))
+
+
+def known_runs(study: optuna.Study) -> tuple[list, list]:
+    """(finished, pending) as (trial number, N, Ds) of trials that carry a request."""
+    finished, pending = [], []
+    for t in study.get_trials(deepcopy=False):
+        if "N" not in t.user_attrs:
+            continue
+        row = (t.number, float(t.user_attrs["N"]), [float(d) for d in t.user_attrs["Ds"]])
+        if t.state == TrialState.COMPLETE:
+            finished.append(row)
+        elif t.state in (TrialState.RUNNING, TrialState.WAITING):
+            pending.append(row)
+    return finished, pending
+
+
+class _CandidateSampler(BaseSampler):
+    """Picks one candidate RunRequest per ask; subclasses score the candidates."""
+
+    def __init__(self, cfg: StudyConfig, seed: int = 0):
+        self.cfg = cfg
+        self.rng = np.random.default_rng(seed)
+        self.state: FitState | None = None
+        self.remaining = math.inf
+        self.allow_extend = True  # False where the executor cannot continue a run's trunk
+        self._cache: tuple | None = None
+
+    def update(self, state: FitState | None, remaining: float) -> None:
+        self.state, self.remaining, self._cache = state, remaining, None
+
+    def _affordable(self, study: optuna.Study) -> tuple[list[RunRequest], list]:
+        finished, pending = known_runs(study)
+        busy = {N for _, N, _ in pending}
+        f = self.cfg.train.decay_frac
+        pending_cost = sum(
+            t.user_attrs.get("flops", 0.0) for t in study.get_trials(deepcopy=False)
+            if t.state in (TrialState.RUNNING, TrialState.WAITING))
+        budget = self.remaining - pending_cost
+        done = [(n, N, max(Ds)) for n, N, Ds in finished]
+        have = {(N, D) for _, N, Ds in finished + pending for D in Ds}
+        cands = [c for c in candidates(self.cfg, done, allow_extend=self.allow_extend)
+                 if c.N not in busy and (c.N, c.D) not in have and run_flops(c, f) <= budget]
+        return cands, pending
+
+    def propose(self, study: optuna.Study) -> RunRequest | None:
+        trials = study.get_trials(deepcopy=False)
+        key = (len(trials), sum("N" in t.user_attrs for t in trials), id(self.state),
+               self.remaining)
+        if self._cache is None or self._cache[0] != key:
+            cands, pending = self._affordable(study)
+            self._cache = (key, self._choose(cands, pending) if cands else None)
+        return self._cache[1]
+
+    def _choose(self, cands: list[RunRequest], pending: list) -> RunRequest:
+        raise NotImplementedError
+
+    # Optuna's sampler interface: one relative sample over the whole (N, D) space.
+    def infer_relative_search_space(self, study, trial):
+        return search_space(self.cfg)
+
+    def sample_relative(self, study, trial, search_space):
+        req = self.propose(study)
+        return params_of(req) if req is not None and search_space else {}
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        # Only reached when nothing is affordable; the driver never asks then.
+        return param_distribution.low
+
+
+class RandomCandidateSampler(_CandidateSampler):
+    """Uniform over the affordable candidates: the random baseline."""
+
+    def _choose(self, cands, pending):
+        return cands[int(self.rng.integers(len(cands)))]
+
+
+class ForecastUncertaintySampler(_CandidateSampler):
+    """Expected reduction of the forecast variance per training FLOP (module docstring)."""
+
+    def _choose(self, cands, pending):
+        if self.state is None:  # no fit yet: the cheapest candidate still spreads the design
+            return min(cands, key=lambda c: run_flops(c, self.cfg.train.decay_frac))
+        scores = acquisition(self.state, cands, pending, self.cfg)
+        return cands[int(np.argmax(scores))]
+
+
+def _obs_model(state: FitState, sigma: float):
+    ks = state.ks if state.kind == "t2" else [1]
+    K = len(ks)
+    R = sigma**2 * np.ones((K, K)) + (sigma / 4) ** 2 * np.eye(K)
+    return ks, R
+
+
+def acquisition(state: FitState, cands: list[RunRequest], pending: list,
+                cfg: StudyConfig) -> np.ndarray:
+    """Variance reduction of the forecasts per FLOP for each candidate (see module docstring)."""
+    ks, R = _obs_model(state, cfg.select.noise)
+    K = len(ks)
+    g = state.forecasts.reshape(len(state.forecasts), -1)
+    g = g[:, np.any(np.isfinite(g), axis=0)]  # k* is undefined (NaN) for a Chinchilla law
+    pend = [(N, D) for _, N, Ds in pending for D in Ds]
+    pts = pend + [(c.N, c.D) for c in cands]
+    h = state.predict_log(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]), ks)
+    Z = np.hstack([g, h.reshape(len(h), -1)])
+    Z = Z[np.all(np.isfinite(Z), axis=1)]  # degenerate replicates (zero coefficients) drop out
+    if len(Z) < 4:  # no usable ensemble: the cheapest candidate
+        return np.array([1.0 / run_flops(c, cfg.train.decay_frac) for c in cands])
+    Z = Z - Z.mean(axis=0)
+    S = Z.T @ Z / max(1, len(Z) - 1)
+    G = g.shape[1]
+    for i in range(len(pend)):  # condition on runs already on their way
+        sl = slice(G + i * K, G + (i + 1) * K)
+        S = S - S[:, sl] @ np.linalg.solve(S[sl, sl] + R, S[sl, :])
+    f = cfg.train.decay_frac
+    # An ensemble of B replicates shows spurious squared correlations of about K/(B-1) even
+    # where there is none; that floor is subtracted so that cheap candidates with nothing to
+    # teach do not win on noise divided by a tiny cost.
+    floor = np.trace(S[:G, :G]) * K / max(1, len(Z) - 1)
+    out = np.empty(len(cands))
+    for j, c in enumerate(cands):
+        sl = slice(G + (len(pend) + j) * K, G + (len(pend) + j + 1) * K)
+        Sgh = S[:G, sl]
+        red = np.trace(Sgh @ np.linalg.solve(S[sl, sl] + R, Sgh.T))
+        out[j] = (max(red - floor, 0.0) + 1e-3 * red) / run_flops(c, f)  # raw: a tie-break
+    return out
+
+
+def make_sampler(cfg: StudyConfig, strategy: str | None = None) -> _CandidateSampler:
+    strategy = strategy or cfg.select.strategy
+    if strategy == "random":
+        return RandomCandidateSampler(cfg, seed=cfg.select.seed)
+    # grid trials are all enqueued up front; the active sampler is never consulted for them
+    return ForecastUncertaintySampler(cfg, seed=cfg.select.seed)

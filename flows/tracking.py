@@ -1,0 +1,81 @@
+"""MLflow for a study: one parent run per study, nested children per training run and evaluation.
+
+    tr = StudyTracking(cfg, root, "active", run_id=saved_id)   # creates or reattaches the parent
+    child = tr.child(step_dir, "eval-N2e5-D4e6", {"N": 2e5})    # reattaches via step_dir/tracking.json
+    tr.log_round(record, step=num_runs); tr.finish()
+
+The store is ``cfg.tracking.uri`` or a sqlite file under ``{root}/mlflow``. Run ids are saved
+before any work (the parent's in ``study.json``, a child's in its step directory), so a resumed
+study reattaches to the same runs and creates no duplicates. Disabled tracking gives null twins.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from t2.flows.steps import mlflow_dir, mlflow_uri
+from t2.flows.study import StudyConfig
+from t2.infra.config import dump_config
+from t2.infra.storage import read_json, write_json
+from t2.infra.tracking import NullTracker, flatten, open_tracker
+
+CHILD_FILE = "tracking.json"
+
+
+class StudyTracking:
+    def __init__(self, cfg: StudyConfig, root: str | Path, strategy: str, *,
+                 run_id: str | None = None):
+        self.cfg, self.root = cfg, Path(root)
+        self.enabled = cfg.tracking.enabled
+        self.uri = cfg.tracking.uri or mlflow_uri(root)
+        if self.enabled and cfg.tracking.uri is None:
+            mlflow_dir(root).mkdir(parents=True, exist_ok=True)
+        self.parent = self._open(mlflow_dir(root), cfg.name, run_id=run_id,
+                                 tags={"t2.study": cfg.name, "t2.strategy": strategy})
+        if run_id is None and self.enabled:
+            self.parent.log_params({**flatten(cfg.model_dump(mode="json")),
+                                    "strategy": strategy})
+            snapshot = self.root / "study.yaml"
+            if not snapshot.exists():
+                snapshot.write_text(dump_config(cfg))
+            self.parent.log_artifact(snapshot)
+
+    @property
+    def parent_id(self) -> str | None:
+        return self.parent.run_id
+
+    def _open(self, run_dir: Path, name: str, *, run_id=None, parent_run_id=None, tags=None):
+        if not self.enabled:
+            return NullTracker()
+        return open_tracker(enabled=True, uri=self.uri, experiment=self.cfg.tracking.experiment,
+                            run_dir=run_dir, run_name=name, run_id=run_id,
+                            parent_run_id=parent_run_id, tags=tags)
+
+    def child(self, step_dir: Path, name: str, params: dict):
+        """The nested run of one step, created once and reattached on resume."""
+        state = Path(step_dir) / CHILD_FILE
+        saved = read_json(state) if state.exists() else {}
+        tr = self._open(Path(step_dir), name, run_id=saved.get("run_id"),
+                        parent_run_id=self.parent_id, tags={"t2.study": self.cfg.name})
+        if not saved and tr.run_id is not None:
+            write_json(state, {"run_id": tr.run_id})
+            tr.log_params(params)
+        return tr
+
+    def log_round(self, rec: dict, step: int) -> None:
+        metrics = {"flops_spent": rec["flops"], "num_runs": rec["num_runs"]}
+        for t, row in enumerate(rec.get("forecast", [])):
+            for name, value in zip(("N_opt", "D_opt", "k_opt"), row):
+                if not math.isnan(value):
+                    metrics[f"target{t}.{name}"] = value
+            for name, (lo, hi) in zip(("N_opt", "D_opt", "k_opt"), rec["interval"][t]):
+                if not math.isnan(lo):
+                    metrics[f"target{t}.{name}_lo"], metrics[f"target{t}.{name}_hi"] = lo, hi
+        self.parent.log_metrics(metrics, step=step)
+
+    def log_artifact(self, path: str | Path) -> None:
+        self.parent.log_artifact(path)
+
+    def finish(self) -> None:
+        self.parent.finish()

@@ -1,0 +1,45 @@
+"""``t2 plan | simulate | status`` end to end through the CLI entry point."""
+
+import json
+
+import pytest
+from t2.flows.cli import main
+
+
+def test_plan_prints_the_seed_design_and_its_flops(sim_study, capsys):
+    assert main(["plan", str(sim_study())]) == 0
+    out = capsys.readouterr().out
+    assert "runs," in out and "checkpoints" in out and "of the study budget" in out
+
+
+def test_plan_with_a_bad_field_exits_2_with_one_line(sim_study, capsys):
+    assert main(["plan", str(sim_study()), "--set", "select.stratgy=grid"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "select.stratgy: unknown field" in err
+
+
+def test_simulate_with_a_missing_law_file_exits_2(sim_study, tmp_path, capsys):
+    code = main(["simulate", str(sim_study()), "--true-law", str(tmp_path / "no.json"),
+                 "--root", str(tmp_path / "r")])
+    assert code == 2 and "no such law file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_simulate_writes_the_report_and_status_shows_the_forecast(
+        sim_study, law_file, tmp_path, capsys):
+    root = tmp_path / "r"
+    assert main(["simulate", str(sim_study()), "--true-law", str(law_file), "--root", str(root),
+                 "--set", "select.max_rounds=4"]) == 0
+    out = capsys.readouterr().out
+    assert "## Forecast" in out and "Extrapolation check" in out
+    report = json.loads((root / "report" / "report.json").read_text())
+    row = report["forecast"][0]
+    assert row["N_lo"] <= row["N"] <= row["N_hi"] and row["tokens_per_param"] > 100
+    assert row["chin_tokens_per_param"] < row["tokens_per_param"]  # T² overtrains
+    for name in ("forecast.png", "fit.png", "ratio_vs_cinf.png", "pass_at_k.png", "_SUCCESS"):
+        assert (root / "report" / name).is_file()
+    ratios = [r["tokens_per_param"] for r in report["ratio_vs_c_inf"]]
+    assert ratios == sorted(ratios, reverse=True)  # more inference, smaller and longer-trained
+    assert main(["status", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "forecast after" in out and "training FLOPs" in out and "finished" in out

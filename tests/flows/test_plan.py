@@ -1,0 +1,63 @@
+"""Seed design, grid schedule, candidates and the FLOP accounting of shared and extended runs."""
+
+import math
+
+import numpy as np
+import pytest
+from t2.flows.plan import (
+    RunRequest,
+    candidates,
+    grid_schedule,
+    run_flops,
+    run_tokens,
+    seed_design,
+    size_rungs,
+)
+from t2.flows.study import load_study
+
+
+def test_seed_design_spans_budgets_and_ratios_into_the_overtrained_region(sim_study):
+    cfg = load_study(sim_study())
+    reqs = seed_design(cfg)
+    points = [(r.N, D) for r in reqs for D in r.Ds]
+    ratios = sorted(D / N for N, D in points)
+    budgets = {round(math.log2(6 * N * D)) for N, D in points}
+    assert ratios[0] < 40 and ratios[-1] > 1000  # Chinchilla-like to deep overtraining
+    assert len(budgets) >= 3 and len({N for N, _ in points}) >= 3
+    rungs = set(size_rungs(cfg).tolist())
+    assert all(r.N in rungs for r in reqs)
+    assert len({r.N for r in reqs}) == len(reqs)  # one run per N, several D each
+
+
+def test_grid_schedule_runs_cheapest_budget_first_one_run_per_point(sim_study):
+    cfg = load_study(sim_study())
+    reqs = grid_schedule(cfg)
+    budgets = [6 * r.N * r.D for r in reqs]
+    levels = sorted(cfg.budget.compute)
+    assigned = [min(levels, key=lambda c: abs(math.log(c / b))) for b in budgets]
+    assert assigned == sorted(assigned)
+    assert all(len(r.Ds) == 1 for r in reqs)
+    np.testing.assert_allclose(budgets, assigned, rtol=1e-9)
+
+
+def test_shared_trunk_and_extension_pay_only_for_extra_tokens():
+    f = 0.2
+    assert run_tokens([1e6, 2e6, 4e6], f) == 4e6 + f * 3e6
+    ext = RunRequest(N=1e5, Ds=(8e6,), base_D=4e6, extends=3)
+    assert run_flops(ext, f) == 6 * 1e5 * (8e6 - 0.8 * 4e6)
+    assert run_flops(ext, f) < run_flops(RunRequest(N=1e5, Ds=(8e6,)), f)
+
+
+def test_candidates_at_an_existing_runs_size_continue_its_trunk(sim_study):
+    cfg = load_study(sim_study())
+    N = float(size_rungs(cfg)[2])
+    cands = candidates(cfg, [(7, N, 100 * N)])
+    at_N = [c for c in cands if c.N == N]
+    assert at_N and all(c.extends == 7 and c.base_D == 100 * N for c in at_N)
+    assert not any(abs(c.D / (100 * N) - 1) < 0.01 for c in at_N)
+    f = cfg.train.decay_frac
+    for c in at_N:  # a branch below the trunk pays its decay; beyond it, the new tokens
+        expected = f * c.D if c.D < 100 * N else c.D - (1 - f) * 100 * N
+        assert run_flops(c, f) == pytest.approx(6 * N * expected)
+    fresh = candidates(cfg, [(7, N, 100 * N)], allow_extend=False)
+    assert all(c.extends is None for c in fresh)

@@ -1,0 +1,114 @@
+"""The study loop in simulation: strategies, bounds, budget, stopping, no-op reruns, history."""
+
+
+import json
+import math
+
+import numpy as np
+import pytest
+from flow_helpers import TRUE_LAW, write_study
+from t2.flows import ledger
+from t2.flows.driver import run_study, true_optima
+from t2.flows.plan import size_rungs
+from t2.flows.simulate import SimulatedExecutor, load_true_law
+from t2.flows.study import load_study
+from t2.infra.config import ConfigError
+
+
+def _simulate(cfg, root, law_file, strategy):
+    law = load_true_law(law_file)
+    ex = SimulatedExecutor(law, cfg.eval.ks, noise=0.01, seed=cfg.select.seed)
+    truth = true_optima(law, [(t.c_train, t.c_inf) for t in cfg.budget.targets])
+    return run_study(cfg, root, ex, strategy=strategy, truth=truth, log=lambda *a: None)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One finished simulated study per strategy, shared by the tests below."""
+    base = tmp_path_factory.mktemp("strategies")
+    law_path = base / "law.json"
+    law_path.write_text(json.dumps(TRUE_LAW))
+    cache = {}
+
+    def get(strategy):
+        if strategy not in cache:
+            cfg = load_study(write_study(base / f"{strategy}.yaml"), ["select.max_rounds=12"])
+            cache[strategy] = (cfg, base / strategy,
+                               _simulate(cfg, base / strategy, law_path, strategy))
+        return cache[strategy]
+    return get
+
+
+@pytest.mark.parametrize("strategy", ["active", "grid", "random"])
+def test_simulated_strategies_stay_inside_bounds_and_respect_the_budget(finished, strategy):
+    cfg, root, result = finished(strategy)
+    study = ledger.open_ledger(cfg, root)
+    done = ledger.completed(study)
+    assert len(done) >= 5 and result.reason in ("budget", "exhausted", "max_rounds")
+    rungs = set(size_rungs(cfg).tolist())
+    lo, hi = cfg.design.tokens_per_param
+    for t in done:
+        assert t.user_attrs["N"] in rungs
+        for D in t.user_attrs["Ds"]:
+            assert lo * 0.97 <= D / t.user_attrs["N"] <= hi * 1.03
+    spent = sum(t.user_attrs["flops"] for t in done)
+    assert spent == pytest.approx(result.flops) and spent <= cfg.budget.train_flops
+    assert result.state is not None and result.state.point.shape == (1, 3)
+
+
+def test_active_study_extends_runs_and_forecasts_near_the_true_optimum(finished, law_file):
+    cfg, root, result = finished("active")
+    truth = true_optima(load_true_law(law_file), [(2.56e19, 2e9)])
+    error = math.exp(result.state.point[0, 0] - truth[0, 0]) - 1
+    assert abs(error) < 0.3
+    assert result.rounds[-1]["N_error"][0] == pytest.approx(error)
+    done = ledger.completed(ledger.open_ledger(cfg, root))
+    assert {t.user_attrs["role"] for t in done} == {"seed", "active"}
+    assert any(t.user_attrs["extends"] is not None for t in done)
+
+
+def test_rerun_of_a_finished_study_is_a_no_op(sim_study, law_file, tmp_path):
+    cfg = load_study(sim_study())
+    first = _simulate(cfg, tmp_path / "s", law_file, "active")
+    before = sorted((p, p.stat().st_mtime_ns) for p in (tmp_path / "s").rglob("*")
+                    if p.is_file() and p.name != "optuna.journal")
+    journal = (tmp_path / "s" / "optuna.journal").read_bytes()
+    again = _simulate(cfg, tmp_path / "s", law_file, "active")
+    after = sorted((p, p.stat().st_mtime_ns) for p in (tmp_path / "s").rglob("*")
+                   if p.is_file() and p.name != "optuna.journal")
+    assert again.skipped and not first.skipped and again.flops == first.flops
+    assert before == after and (tmp_path / "s" / "optuna.journal").read_bytes() == journal
+
+
+@pytest.mark.parametrize("storage", ["journal", "sqlite"])
+def test_optuna_history_survives_a_restart_and_the_study_continues(
+        sim_study, law_file, tmp_path, storage):
+    url = f"select.storage=sqlite:///{tmp_path}/optuna.db" if storage == "sqlite" else \
+        "select.storage=null"
+    cfg = load_study(sim_study(), ["select.max_rounds=2", url])
+    _simulate(cfg, tmp_path / "h", law_file, "active")
+    study = ledger.open_ledger(cfg, tmp_path / "h")
+    first = [(t.number, t.params, t.value) for t in ledger.completed(study)]
+    assert first and (tmp_path / ("optuna.db" if storage == "sqlite" else "h/optuna.journal")
+                      ).is_file()
+    more = load_study(sim_study(), ["select.max_rounds=5", url])  # a new config continues
+    _simulate(more, tmp_path / "h", law_file, "active")
+    study = ledger.open_ledger(more, tmp_path / "h")
+    now = [(t.number, t.params, t.value) for t in ledger.completed(study)]
+    assert now[: len(first)] == first and len(now) > len(first)
+
+
+def test_simulation_is_deterministic_per_seed(finished, law_file, tmp_path):
+    cfg, _, first = finished("random")
+    again = _simulate(cfg, tmp_path / "again", law_file, "random")
+    np.testing.assert_allclose(again.state.point, first.state.point)
+
+
+def test_bad_true_law_is_a_config_error(tmp_path):
+    path = tmp_path / "law.json"
+    path.write_text('{"E": 1, "A": 2, "B": 3, "alpha": 0.3}')
+    with pytest.raises(ConfigError, match="beta"):
+        load_true_law(path)
+    path.write_text('{"E": 1, "A": 2, "B": 3, "alpha": 0.3, "beta": 0.3, "G": 1}')
+    with pytest.raises(ConfigError, match="gamma"):
+        load_true_law(path)
