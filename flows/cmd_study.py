@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from t2.flows.lock import study_lock
 from t2.infra.config import ConfigError
 
 
@@ -83,11 +84,12 @@ def _simulate_run(args) -> int:
     ex = SimulatedExecutor(law, cfg.eval.ks, noise=args.noise, seed=cfg.select.seed,
                            noise_mode=args.noise_mode)
     truth = true_optima(law, [(t.c_train, t.c_inf) for t in cfg.budget.targets])
-    result = run_study(cfg, root, ex, strategy=args.strategy, truth=truth)
-    if not args.no_report and _report_due(result, root):
-        from t2.flows.report import write_report
+    with study_lock(root):
+        result = run_study(cfg, root, ex, strategy=args.strategy, truth=truth)
+        if not args.no_report and _report_due(result, root):
+            from t2.flows.report import write_report
 
-        write_report(cfg, root, quiet=False, true_law=law)
+            write_report(cfg, root, quiet=False, true_law=law)
     return 0
 
 
@@ -110,10 +112,11 @@ def _run_run(args) -> int:
     from t2.flows.report import write_report
 
     cfg, root = _load(args)
-    ex = RealExecutor(cfg, root, ray_address=args.ray_address)
-    result = run_study(cfg, root, ex)
-    if _report_due(result, root):
-        write_report(cfg, root, quiet=False)
+    with study_lock(root):
+        ex = RealExecutor(cfg, root, ray_address=args.ray_address)
+        result = run_study(cfg, root, ex)
+        if _report_due(result, root):
+            write_report(cfg, root, quiet=False)
     return 0
 
 

@@ -97,11 +97,26 @@ def _print_summary(cfg, out: Path, dirs: list[Path]) -> None:
 
 
 def _add_validate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="a RunConfig YAML file")
+    p.add_argument("file", help="a study file (has a budget section) or a run file")
     p.add_argument("--set", action="append", metavar="FIELD.PATH=VALUE", default=[])
 
 
+def _validate_study(args) -> int:
+    from t2.flows.study import load_study
+
+    cfg = load_study(args.file, args.set)
+    print(f"{args.file}: ok (study {cfg.name}: N {cfg.model.params_min:.3g}-"
+          f"{cfg.model.params_max:.3g}, budget {cfg.budget.train_flops:.3g} FLOPs, "
+          f"strategy {cfg.select.strategy}; `t2 plan {args.file}` shows the seed design)")
+    return 0
+
+
 def _run_validate(args) -> int:
+    from t2.infra.config import read_yaml
+
+    data = read_yaml(args.file)
+    if isinstance(data, dict) and "budget" in data:
+        return _validate_study(args)
     cfg = _load_run(args.file, args.set)
     info = check_run(cfg, source=args.file)
     print(f"{args.file}: ok (run {cfg.name}: N={info['N']:,}, batch {info['batch_tokens']} "
@@ -112,5 +127,5 @@ def _run_validate(args) -> int:
 COMMANDS = {
     "train": ("train one run (in-process, or Ray Train with dist.num_workers > 1)",
               _add_train, _run_train),
-    "validate": ("check a run config file; errors name the field", _add_validate, _run_validate),
+    "validate": ("check a study or run file; errors name the field", _add_validate, _run_validate),
 }

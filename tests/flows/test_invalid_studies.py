@@ -129,3 +129,9 @@ def test_the_real_command_exits_2_without_a_traceback(tmp_path):
         assert "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not (tmp_path / "root").exists()
+
+
+@pytest.mark.parametrize("name", ["tiny.yaml", "cluster.yaml", "run_tiny.yaml"])
+def test_the_shipped_examples_validate(name, capsys):
+    assert main(["validate", str(TINY.parent / name)]) == 0
+    assert ": ok (" in capsys.readouterr().out
