@@ -53,6 +53,9 @@ def load_checkpoint(hf_dir: str | Path, device: str | None = None):
     """(model, tokenizer) from a t2 / HF checkpoint directory, in eval mode on ``device``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # one bar per tiny checkpoint drowns the study's own progress
 
     if not (Path(hf_dir) / "config.json").is_file():
         raise ValueError(f"checkpoint {hf_dir}: no config.json (not an HF checkpoint directory)")

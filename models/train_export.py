@@ -38,6 +38,9 @@ def export_result(dest: Path, state_dict: dict, model_config, tokenizer, summary
     """Write hf/ (safetensors + config + tokenizer) and train.json, then the marker."""
     import torch
     from transformers import LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a bar per export drowns the run's own log
 
     if dest.exists():
         shutil.rmtree(dest)  # a partial result of an interrupted export
