@@ -56,11 +56,16 @@ def init(backend: str = "auto") -> DistInfo:
     if not cuda_available():
         # Before deepspeed is imported anywhere: pick the CPU accelerator explicitly (no probing).
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
+    alone = "RANK" not in os.environ
     set_single_process_env()
     import torch.distributed as tdist
 
     backend = resolve_backend(backend)
     if not tdist.is_initialized():
+        if alone:
+            # A world of one needs no rendezvous: an in-memory store, not a TCP port that another
+            # process may take between picking it and binding it (EADDRINUSE under load).
+            tdist.init_process_group(backend, store=tdist.HashStore(), rank=0, world_size=1)
         import deepspeed
 
         deepspeed.init_distributed(dist_backend=backend)
