@@ -21,6 +21,8 @@ first (fantasized at the ensemble's own spread), so a batch does not pick the sa
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import math
 
 import numpy as np
@@ -109,8 +111,9 @@ class _CandidateSampler(BaseSampler):
             self._cache = (key, self._choose(cands, pending) if cands else None)
         return self._cache[1]
 
+    @abstractmethod
     def _choose(self, cands: list[RunRequest], pending: list) -> RunRequest:
-        raise NotImplementedError
+        """The next run among the affordable candidates (each strategy decides)."""
 
     # Optuna's sampler interface: one relative sample over the whole (N, D) space.
     def infer_relative_search_space(self, study, trial):
