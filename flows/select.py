@@ -21,9 +21,8 @@ first (fantasized at the ensemble's own spread), so a batch does not pick the sa
 
 from __future__ import annotations
 
-from abc import abstractmethod
-
 import math
+from abc import abstractmethod
 
 import numpy as np
 import optuna
