@@ -41,9 +41,10 @@ def flops_to_settle(rounds: list[dict], tol: float) -> float:
 
 
 def run_one(study_path: Path, law, strategy: str, seed: int, noise: float, root: Path,
-            noise_mode: str = "checkpoint") -> dict:
+            noise_mode: str = "checkpoint", overrides: tuple[str, ...] = ()) -> dict:
     cfg = load_study(study_path, [f"select.seed={seed}", "select.stop_width=0",
-                                  "tracking.enabled=false", f"select.strategy={strategy}"])
+                                  "tracking.enabled=false", f"select.strategy={strategy}",
+                                  *overrides])
     ex = SimulatedExecutor(law, cfg.eval.ks, noise=noise, seed=seed, noise_mode=noise_mode)
     truth = true_optima(law, [(t.c_train, t.c_inf) for t in cfg.budget.targets])
     t0 = time.perf_counter()
@@ -57,19 +58,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--true-law", default=str(ROOT / "examples" / "true_law.json"))
     p.add_argument("--study", default=str(ROOT / "examples" / "cluster.yaml"))
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--noise-mode", choices=["checkpoint", "run"], default="checkpoint")
     p.add_argument("--tol", type=float, default=0.10)
     p.add_argument("--strategies", default="active,grid,random")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a study field (as `t2 run --set`), e.g. select.runs_per_round=2")
     args = p.parse_args(argv)
     law = load_true_law(args.true_law)
     strategies = args.strategies.split(",")
     needed = {s: [] for s in strategies}
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for s in strategies:
                 r = run_one(Path(args.study), law, s, seed, args.noise, Path(tmp) / f"{s}-{seed}",
-                            args.noise_mode)
+                            args.noise_mode, tuple(args.set))
                 needed[s].append(flops_to_settle(r["rounds"], args.tol))
                 err = ", ".join(f"{e:+.1%}" for e in r["final_error"] or [])
                 print(f"seed {seed} {s:>6}: settles at {needed[s][-1]:.3g} FLOPs "

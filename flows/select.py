@@ -7,16 +7,12 @@
 
 Active selection (``ForecastUncertaintySampler``): for every candidate (size rung × tokens/param
 grid; beyond an existing run's longest D it is an extension that pays only the extra tokens)
-the acquisition is the expected reduction of the forecast's variance — the bootstrap spread of
-(log N*, log D*, log k*) at the study's target budgets — from observing the candidate,
-divided by its training FLOPs. The reduction is the linear-Gaussian (ensemble Kalman) estimate
-from the bootstrap ensemble itself: with g the forecasts and h the candidate's log task losses
-at the study's k values, both per replicate,
-
-    reduction(x) = tr( C_gh (C_hh + R)^-1 C_hg ),   R = σ²·11ᵀ + (σ/4)²·I
-
-(σ the assumed relative noise per run). Runs proposed but not yet observed are conditioned on
-first (fantasized at the ensemble's own spread), so a batch does not pick the same point twice.
+the acquisition is the expected reduction of the forecast's variance — the spread of log N*
+(equivalently log D*, log k*) at the study's target budgets — from observing the candidate,
+divided by its training FLOPs. The reduction comes from the Fisher information of the law at
+each bootstrap replicate of the current fit, averaged over the ensemble (``t2.flows.design_info``:
+a Bayesian c-optimal design). Runs proposed but not yet observed count with their information
+first, so a batch does not pick the same point twice.
 """
 
 from __future__ import annotations
@@ -29,6 +25,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import TrialState
+from t2.flows.design_info import variance_reduction
 from t2.flows.forecast import FitState
 from t2.flows.plan import RunRequest, candidates, run_flops
 from t2.flows.study import StudyConfig
@@ -87,7 +84,7 @@ class _CandidateSampler(BaseSampler):
     def update(self, state: FitState | None, remaining: float) -> None:
         self.state, self.remaining, self._cache = state, remaining, None
 
-    def _affordable(self, study: optuna.Study) -> tuple[list[RunRequest], list]:
+    def _affordable(self, study: optuna.Study) -> tuple[list[RunRequest], list, list]:
         finished, pending = known_runs(study)
         busy = {N for _, N, _ in pending}
         f = self.cfg.train.decay_frac
@@ -99,19 +96,19 @@ class _CandidateSampler(BaseSampler):
         have = {(N, D) for _, N, Ds in finished + pending for D in Ds}
         cands = [c for c in candidates(self.cfg, done, allow_extend=self.allow_extend)
                  if c.N not in busy and (c.N, c.D) not in have and run_flops(c, f) <= budget]
-        return cands, pending
+        return cands, finished, pending
 
     def propose(self, study: optuna.Study) -> RunRequest | None:
         trials = study.get_trials(deepcopy=False)
         key = (len(trials), sum("N" in t.user_attrs for t in trials), id(self.state),
                self.remaining)
         if self._cache is None or self._cache[0] != key:
-            cands, pending = self._affordable(study)
-            self._cache = (key, self._choose(cands, pending) if cands else None)
+            cands, finished, pending = self._affordable(study)
+            self._cache = (key, self._choose(cands, finished, pending) if cands else None)
         return self._cache[1]
 
     @abstractmethod
-    def _choose(self, cands: list[RunRequest], pending: list) -> RunRequest:
+    def _choose(self, cands: list[RunRequest], finished: list, pending: list) -> RunRequest:
         """The next run among the affordable candidates (each strategy decides)."""
 
     # Optuna's sampler interface: one relative sample over the whole (N, D) space.
@@ -130,59 +127,30 @@ class _CandidateSampler(BaseSampler):
 class RandomCandidateSampler(_CandidateSampler):
     """Uniform over the affordable candidates: the random baseline."""
 
-    def _choose(self, cands, pending):
+    def _choose(self, cands, finished, pending):
         return cands[int(self.rng.integers(len(cands)))]
 
 
 class ForecastUncertaintySampler(_CandidateSampler):
     """Expected reduction of the forecast variance per training FLOP (module docstring)."""
 
-    def _choose(self, cands, pending):
+    def _choose(self, cands, finished, pending):
         if self.state is None:  # no fit yet: the cheapest candidate still spreads the design
             return min(cands, key=lambda c: run_flops(c, self.cfg.train.decay_frac))
-        scores = acquisition(self.state, cands, pending, self.cfg)
+        scores = acquisition(self.state, cands, finished, pending, self.cfg)
         return cands[int(np.argmax(scores))]
 
 
-def _obs_model(state: FitState, sigma: float):
-    ks = state.ks if state.kind == "t2" else [1]
-    K = len(ks)
-    R = sigma**2 * np.ones((K, K)) + (sigma / 4) ** 2 * np.eye(K)
-    return ks, R
-
-
-def acquisition(state: FitState, cands: list[RunRequest], pending: list,
+def acquisition(state: FitState, cands: list[RunRequest], finished: list, pending: list,
                 cfg: StudyConfig) -> np.ndarray:
-    """Variance reduction of the forecasts per FLOP for each candidate (see module docstring)."""
-    ks, R = _obs_model(state, cfg.select.noise)
-    K = len(ks)
-    g = state.forecasts.reshape(len(state.forecasts), -1)
-    g = g[:, np.any(np.isfinite(g), axis=0)]  # k* is undefined (NaN) for a Chinchilla law
-    pend = [(N, D) for _, N, Ds in pending for D in Ds]
-    pts = pend + [(c.N, c.D) for c in cands]
-    h = state.predict_log(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]), ks)
-    Z = np.hstack([g, h.reshape(len(h), -1)])
-    Z = Z[np.all(np.isfinite(Z), axis=1)]  # degenerate replicates (zero coefficients) drop out
-    if len(Z) < 4:  # no usable ensemble: the cheapest candidate
-        return np.array([1.0 / run_flops(c, cfg.train.decay_frac) for c in cands])
-    Z = Z - Z.mean(axis=0)
-    S = Z.T @ Z / max(1, len(Z) - 1)
-    G = g.shape[1]
-    for i in range(len(pend)):  # condition on runs already on their way
-        sl = slice(G + i * K, G + (i + 1) * K)
-        S = S - S[:, sl] @ np.linalg.solve(S[sl, sl] + R, S[sl, :])
+    """Expected fraction of the forecast variance each candidate removes, per training FLOP
+    (``t2.flows.design_info``; averaged over the bootstrap ensemble of ``state``)."""
+    observed = [(N, D) for _, N, Ds in finished + pending for D in Ds]
+    red, _ = variance_reduction(state.theta, state.ks, state.targets, observed,
+                                [(c.N, c.D) for c in cands], sigma=cfg.select.noise,
+                                with_k=state.kind == "t2")
     f = cfg.train.decay_frac
-    # An ensemble of B replicates shows spurious squared correlations of about K/(B-1) even
-    # where there is none; that floor is subtracted so that cheap candidates with nothing to
-    # teach do not win on noise divided by a tiny cost.
-    floor = np.trace(S[:G, :G]) * K / max(1, len(Z) - 1)
-    out = np.empty(len(cands))
-    for j, c in enumerate(cands):
-        sl = slice(G + (len(pend) + j) * K, G + (len(pend) + j + 1) * K)
-        Sgh = S[:G, sl]
-        red = np.trace(Sgh @ np.linalg.solve(S[sl, sl] + R, Sgh.T))
-        out[j] = (max(red - floor, 0.0) + 1e-3 * red) / run_flops(c, f)  # raw: a tie-break
-    return out
+    return np.array([r / run_flops(c, f) for r, c in zip(red, cands)])
 
 
 def make_sampler(cfg: StudyConfig, strategy: str | None = None) -> _CandidateSampler:

@@ -8,6 +8,7 @@ import pytest
 from t2.fitting.laws import T2LossLaw
 from t2.fitting.optimal import optimal_allocation
 from t2.flows import ledger
+from t2.flows.design_info import expected_sd, variance_reduction
 from t2.flows.forecast import allocate, fit_round, law_theta
 from t2.flows.plan import RunRequest, run_flops
 from t2.flows.select import (
@@ -69,14 +70,48 @@ def test_acquisition_is_bounded_variance_reduction_per_flop_and_conditions_on_pe
     new = RunRequest(N=4e7, Ds=(4e7 * 300,))
     ext = RunRequest(N=2e7, Ds=(2e7 * 3000,), base_D=2e7 * 2000, extends=2)
     full = RunRequest(N=2e7, Ds=(2e7 * 3000,))
-    a = acquisition(state, [new, ext, full], [], cfg)
-    total = np.trace(np.cov(state.forecasts.reshape(len(state.forecasts), -1).T))
+    finished = [(i, N, [r * N for r in (20, 200, 2000)]) for i, N in enumerate([5e6, 1e7, 2e7])]
+    a = acquisition(state, [new, ext, full], finished, [], cfg)
     reductions = a * [run_flops(c, f) for c in (new, ext, full)]
-    assert np.all(reductions > 0) and np.all(reductions <= total * (1 + 1e-9))
+    assert np.all(reductions > 0) and np.all(reductions <= 1 + 1e-9)  # a fraction of the variance
     assert reductions[1] == pytest.approx(reductions[2])  # same observation ...
     assert a[1] > 2 * a[2]                                  # ... for fewer FLOPs
-    b = acquisition(state, [new], [(99, new.N, list(new.Ds))], cfg)
+    b = acquisition(state, [new], finished, [(99, new.N, list(new.Ds))], cfg)
     assert b[0] < 0.5 * a[0]  # already on its way: less left to learn there
+
+
+def test_woodbury_reduction_equals_recomputing_with_the_candidate_observed():
+    theta = law_theta(T2LossLaw(**LAW.to_dict()))[None, :]
+    ks, targets = [1, 4, 16], [(2.56e19, 2e9), (1e21, 2e10)]
+    observed = [(N, r * N) for N in (5e6, 1e7, 2e7) for r in (20, 200)]
+    cands = [(4e7, 4e7 * 50), (5e6, 5e6 * 3000), (1e7, 1e8)]
+    red, var = variance_reduction(theta, ks, targets, observed, cands, sigma=0.01)
+    for c, r in zip(cands, red):
+        _, after = variance_reduction(theta, ks, targets, observed + [c], cands, sigma=0.01)
+        assert r * var[0] == pytest.approx(var[0] - after[0], rel=1e-6)
+
+
+def test_linearized_variance_matches_the_spread_of_real_refits():
+    """The Fisher estimate of sd(log N*) is a lower bound (Cramér-Rao) that repeated noisy studies
+    approach: the fit is a Huber (near-L1) fit of log losses, about 1.25x less efficient than
+    least squares on Gaussian noise; here it measures ~1.5x, the same factor for every design."""
+    targets, ks, sigma = [(2.56e19, 2e9)], [1, 4, 16], 0.01
+    design = [(N, r * N) for N in (5e6, 1e7, 2e7, 4e7, 8e7, 1.6e8) for r in (10, 40, 160, 640, 2560)]
+    theta = law_theta(T2LossLaw(**LAW.to_dict()))[None, :]
+    predicted = expected_sd(theta, ks, targets, design, sigma=sigma)
+    rng = np.random.default_rng(0)
+    logN = []
+    for _ in range(40):
+        obs = []
+        for i, (N, D) in enumerate(design):
+            eps = sigma * (rng.standard_normal() + rng.standard_normal(len(ks)) / 4)
+            obs.append({"N": N, "D": D, "run": i, "val_loss": float(LAW.loss(N, D)),
+                        "loss_k": {str(k): float(LAW.task_loss(N, D, k) * math.exp(e))
+                                   for k, e in zip(ks, eps)}})
+        state = fit_round(obs, targets, num_bootstrap=4)
+        logN.append(state.point[0, 0])
+    observed = float(np.std(logN, ddof=1))
+    assert 0.9 < observed / predicted < 2.2, (observed, predicted)
 
 
 def test_ask_returns_the_proposed_request_and_batches_do_not_repeat(sim_study, tmp_path):
@@ -104,17 +139,3 @@ def test_nothing_affordable_means_no_proposal(sim_study, tmp_path):
     study = ledger.open_ledger(cfg, tmp_path, sampler)
     sampler.update(None, remaining=1.0)
     assert sampler.propose(study) is None
-
-
-def test_acquisition_ignores_spurious_ensemble_correlations(sim_study):
-    cfg = load_study(sim_study())
-    state = fit_round(_observations([5e6, 1e7, 2e7], [20, 200, 2000]), [(2.56e19, 2e9)],
-                      num_bootstrap=32)
-    rng = np.random.default_rng(1)
-    # forecasts unrelated to the replicates' predictions: no candidate can teach anything
-    state.forecasts = rng.normal(size=state.forecasts.shape)
-    cands = [RunRequest(N=N, Ds=(r * N,)) for N in (5e6, 4e7) for r in (10, 300)]
-    a = acquisition(state, cands, [], cfg)
-    reductions = a * [run_flops(c, cfg.train.decay_frac) for c in cands]
-    total = np.trace(np.cov(state.forecasts.reshape(len(state.forecasts), -1).T))
-    assert np.all(reductions < 0.02 * total)
