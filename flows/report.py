@@ -127,14 +127,25 @@ def _markdown(cfg, state, rows, extra, ratios, pooled, q) -> str:
              ("| C_train | C_inf | T² N* | T² D* | T² k* | T² tokens/param | T² pass@k | "
               "Chinchilla N | Chinchilla k | Chinchilla tokens/param | Chinchilla pass@k |"),
              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    flagged = False
+
+    def iv(r, name, fmt=".3g"):
+        nonlocal flagged
+        lo, hi, v = r[f"{name}_lo"], r[f"{name}_hi"], r[name]
+        mark = "" if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9) else "†"
+        flagged = flagged or bool(mark)
+        return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]{mark}"
+
     for r in rows:
         lines.append(
-            f"| {r['c_train']:.3g} | {r['c_inf']:.3g} | {r['N']:.3g} [{r['N_lo']:.3g}, "
-            f"{r['N_hi']:.3g}] | {r['D']:.3g} [{r['D_lo']:.3g}, {r['D_hi']:.3g}] | "
-            f"{r['k']:.3g} [{r['k_lo']:.3g}, {r['k_hi']:.3g}] | {r['tokens_per_param']:.0f} "
-            f"[{r['tokens_per_param_lo']:.0f}, {r['tokens_per_param_hi']:.0f}] | "
+            f"| {r['c_train']:.3g} | {r['c_inf']:.3g} | {iv(r, 'N')} | {iv(r, 'D')} | "
+            f"{iv(r, 'k')} | {iv(r, 'tokens_per_param', '.0f')} | "
             f"{r['pass_at_k']:.3g} | {r['chin_N']:.3g} | {r['chin_k']:.3g} | "
             f"{r['chin_tokens_per_param']:.0f} | {r['chin_pass_at_k']:.3g} |")
+    if flagged:
+        lines += ["", ("† The bootstrap interval excludes the full-data fit: refits on resampled "
+                       "runs land elsewhere, so this forecast is unstable (too few runs, or a "
+                       "direction the design does not pin down). Add runs before relying on it.")]
     if pooled:
         lines += ["", (f"Deployment (C_total {pooled['c_total']:.3g}): N* {pooled['N']:.3g}, "
                        f"D* {pooled['D']:.3g}, k* {pooled['k']:.3g}, training share "

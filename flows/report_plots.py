@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 from t2.fitting import plots
 from t2.infra.storage import atomic_write
 
@@ -33,8 +34,18 @@ def plot_history(out: Path, rounds: list[dict], cfg, true_law=None) -> Path:
         if true_law is not None and fitted and "N_error" in fitted[-1]:
             true_N = y[-1] / (1 + fitted[-1]["N_error"][t])
             ax.axhline(true_N, color=line.get_color(), ls=":", lw=1)
-    ax.set(xscale="log", yscale="log", xlabel="training FLOPs spent",
+    spent = [r["flops"] for r in fitted if r["flops"] > 0]
+    narrow = bool(spent) and max(spent) < 3 * min(spent)  # later rounds only topped up the seed
+    ax.set(xscale="linear" if narrow else "log", yscale="log", xlabel="training FLOPs spent",
            ylabel="forecast N*", title=f"study {cfg.name}: forecast per round")
+    if narrow:
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.4g}".replace("e+", "e")))
+    else:  # label 1-2-5 ticks compactly, never the minor ones
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=15))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}".replace("e+", "e")))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     ax.legend(fontsize=7)
     path = out / "forecast.png"
     tmp = out / ".forecast.tmp.png"
