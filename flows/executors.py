@@ -6,12 +6,15 @@
 
 Each training step has a run directory (``t2.flows.steps.trainer_dir``) that ``train`` owns (it
 resumes there from its newest checkpoint); ``train`` creates its own MLflow child run under the
-study's parent.
+study's parent. A request that extends an earlier run (``base_dir``: that run's step directory)
+continues the trunk the earlier trainer kept (``train.init_from``, t2.models.extend), so it trains
+only the new tokens; the trainer keeps just the trunk state before a run's last decay, so only a
+D beyond the earlier run's longest can continue it (``can_extend = EXTEND_BEYOND``: the planner
+proposes a lower D at that size as a new run).
 A checkpoint's task loss at k is L(k) = mean over tasks of mean over problems of −log pass@k_i
 (REFERENCE §3): from the gold answer's likelihood p_i = exp(−NLL_i) (``eval.p_source:
 likelihood``, the default) or from the sampled counts c_i of n (``sampled``; pass@k_i is floored
-at 1/(n+1) so a problem never solved has a finite loss). Extending a finished run from its trunk
-needs trainer support that does not exist yet, so real studies propose new runs only.
+at 1/(n+1) so a problem never solved has a finite loss).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from t2.flows.plan import RunRequest
+from t2.flows.plan import EXTEND_BEYOND, RunRequest
 from t2.flows.steps import mlflow_uri, trainer_dir
 from t2.flows.study import StudyConfig
 from t2.infra.storage import read_json, write_json
@@ -29,10 +32,13 @@ from t2.infra.storage import read_json, write_json
 class RealExecutor:
     kind = "real"
     tracks_training = True   # t2.models.train opens its own MLflow child run
-    can_extend = False
+    can_extend = EXTEND_BEYOND  # continue a finished run's trunk past its longest D
 
     def __init__(self, cfg: StudyConfig, root: str | Path, *, ray_address: str | None = None):
-        self.cfg, self.root, self.ray_address = cfg, Path(root), ray_address
+        # absolute: Ray workers on other nodes (or a driver run as a Ray job) have another cwd
+        self.cfg, self.root, self.ray_address = cfg, Path(root).resolve(), ray_address
+        d = cfg.dist
+        self.use_ray = d.use_ray if d.use_ray is not None else d.num_workers > 1
         self.max_parallel = self._ray_slots()
 
     def _ray_slots(self) -> int:
@@ -41,7 +47,7 @@ class RealExecutor:
         Ray is started (or joined) here, once, so concurrent runs share it and no run's
         teardown stops another's cluster."""
         d = self.cfg.dist
-        if not (d.use_ray if d.use_ray is not None else d.num_workers > 1):
+        if not self.use_ray:
             return 1
         import os
 
@@ -87,11 +93,16 @@ class RealExecutor:
 
     def train(self, req: RunRequest, out_dir: Path, *, base_dir: Path | None = None,
               parent_run_id: str | None = None) -> list[dict]:
+        from t2.models.config import RunConfig
         from t2.models.train import train
 
-        assert base_dir is None, "real runs cannot extend another run's trunk yet"
         name = f"{self.cfg.name}-{Path(out_dir).name}"[-64:]  # unique: the step's hash
-        dirs = train(self.run_config(req, name), trainer_dir(out_dir),
+        run = self.run_config(req, name)
+        if base_dir is not None:  # continue the trunk the earlier step's trainer kept
+            data = run.model_dump(mode="json")
+            data["train"]["init_from"] = str(trainer_dir(base_dir).resolve())
+            run = RunConfig.model_validate(data)
+        dirs = train(run, trainer_dir(out_dir),
                      ray_address=self.ray_address, parent_run_id=parent_run_id,
                      cache_dir=self.root / "cache")
         records = []
@@ -105,11 +116,16 @@ class RealExecutor:
     def evaluate(self, ckpt: dict, out_dir: Path, *, parent_run_id: str | None = None) -> dict:
         from t2.evaluation.evaluate import evaluate_checkpoint
 
-        e = self.cfg.eval
+        e, d = self.cfg.eval, self.cfg.dist
+        # With Ray, sampling runs on the cluster in a training run's footprint (num_workers
+        # actors of threads_per_worker cores, or one GPU each), so it fits the slot this run
+        # holds (``max_parallel``) and concurrent runs never wait on each other's actors.
+        on_ray = {"use_ray": True, "ray_address": self.ray_address, "num_workers": d.num_workers,
+                  "cpus_per_worker": d.threads_per_worker or 1} if self.use_ray else {}
         result = evaluate_checkpoint(
             ckpt["hf_dir"], list(e.tasks), Path(out_dir) / "samples", n=e.num_samples,
             num_problems=e.num_problems, seed=self.cfg.select.seed,
-            max_new_tokens=e.max_new_tokens, tracking=False)
+            max_new_tokens=e.max_new_tokens, tracking=False, **on_ray)
         loss_k = task_losses(result.table(), e.ks, e.p_source)
         write_json(Path(out_dir) / "loss_k.detail.json",
                    {"p_source": e.p_source, "loss_k": loss_k, "summary": result.summary})

@@ -24,6 +24,9 @@ from t2.flows.study import StudyConfig
 
 # Two D values closer than this (relative) are one checkpoint.
 _SAME_D = 0.02
+# ``allow_extend`` value of an executor that can continue a trunk only beyond its longest D:
+# real training keeps just the trunk state before a run's last decay (t2.models.extend).
+EXTEND_BEYOND = "beyond"
 
 
 @dataclass(frozen=True)
@@ -143,12 +146,13 @@ def grid_schedule(cfg: StudyConfig) -> list[RunRequest]:
 
 
 def candidates(cfg: StudyConfig, runs: list[tuple[int, float, float]], *,
-               allow_extend: bool = True) -> list[RunRequest]:
+               allow_extend: bool | str = True) -> list[RunRequest]:
     """Every (rung, D) the selector may pick, each as the cheapest way to get it.
 
     ``runs`` holds (trial number, N, longest D) of finished runs. With ``allow_extend`` a
     candidate at the N of such a run continues its trunk: beyond the longest D it extends it,
     below it it is one more decay branch; otherwise (or without ``allow_extend``) it is new.
+    ``allow_extend=EXTEND_BEYOND`` continues only beyond the longest D (a lower D is new).
     """
     longest: dict[float, tuple[int, float]] = {}
     for number, N, D in runs:
@@ -163,11 +167,15 @@ def candidates(cfg: StudyConfig, runs: list[tuple[int, float, float]], *,
             D = float(r * N)
             if base is not None and abs(D / base[1] - 1) < _SAME_D:
                 continue  # already have it
-            if base is not None and allow_extend:
+            if base is not None and _continues(allow_extend, D, base[1]):
                 out.append(RunRequest(N=N, Ds=(D,), base_D=base[1], extends=base[0]))
             else:
                 out.append(RunRequest(N=N, Ds=(D,)))
     return [c for c in out if (c.N, c.D) not in have]
+
+
+def _continues(allow_extend: bool | str, D: float, base_D: float) -> bool:
+    return D > base_D if allow_extend == EXTEND_BEYOND else bool(allow_extend)
 
 
 def plan_summary(cfg: StudyConfig, reqs: list[RunRequest]) -> list[dict]:

@@ -4,6 +4,7 @@
     save_checkpoint(engine, root, progress=120, client_state={"step": 120, ...})
     found = latest_checkpoint(root)             # (path, manifest) of the newest complete one
     state = load_checkpoint(engine, found[0])   # model + optimizer + RNG restored in place
+    import_checkpoint(other_run / "ckpt" / "step-40", root, progress=12)   # continue its state
 
 A checkpoint directory ``root/step-{progress}`` counts only once its ``_SUCCESS`` exists; the
 marker is written by rank 0 after a barrier, i.e. after every rank's shard is on disk, and it
@@ -13,6 +14,7 @@ records ``progress`` (optimizer steps executed so far) so "latest" never parses 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import shutil
 from pathlib import Path
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 from t2.infra import deepspeed as ds
 from t2.infra.dist import barrier, dist_info
-from t2.infra.storage import done_manifest, is_done, mark_done
+from t2.infra.storage import SUCCESS, done_manifest, is_done, mark_done, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +130,26 @@ def prune(root: str | Path, keep_last: int = 2, keep=lambda manifest: False) -> 
     for p in removed:
         shutil.rmtree(p, ignore_errors=True)
     return removed
+
+
+def import_checkpoint(src: str | Path, root: str | Path, progress: int,
+                      manifest: dict | None = None) -> tuple[Path, bool]:
+    """Make the complete checkpoint ``src`` (of another run) this run's ``root/step-{progress}``:
+    its files hard-linked (copied where links cannot be made), the marker rewritten with this
+    run's ``progress`` and the source's checksums. ``src`` is only read. Returns (path, linked).
+    Callers verify ``src`` first (``verified``); loading verifies the copy again."""
+    src, dest = Path(src), Path(root) / tag_for(progress)
+    files = read_json(src / SUCCESS)["files"]
+    if dest.exists():
+        shutil.rmtree(dest)  # a torn earlier import
+    linked = True
+    for name in files:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src / name, dest / name)
+        except OSError:  # another file system, or no hard links there
+            shutil.copy2(src / name, dest / name)
+            linked = False
+    write_json(dest / SUCCESS, {"manifest": {**(manifest or {}), "progress": progress},
+                                "files": files})
+    return dest, linked

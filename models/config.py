@@ -6,6 +6,9 @@ Example (the built-in default, ``t2 train`` with no file)::
     model: {params: 2.0e5}
     data: {tokenizer: byte}
     train: {tokens: 2.0e6, decay_at: [5.0e5, 1.0e6]}
+
+A longer run from where a finished one stopped its trunk: ``train: {tokens: 8.0e6, init_from:
+runs/tiny}`` (pays only the new tokens; t2.models.extend).
 """
 
 from __future__ import annotations
@@ -70,6 +73,10 @@ class TrainSpec(Spec):
     seed: int = Field(0, ge=0, description="init and batch-order seed")
     checkpoint_every: int = Field(200, ge=1, description="steps between resumable checkpoints")
     log_every: int = Field(10, ge=1, description="steps between logged metrics")
+    init_from: str | None = Field(
+        None, description="a finished run's directory: continue the trunk it kept (before its "
+        "last decay) instead of starting at step 0; batch, LR and warmup are its (only D "
+        "whose decay starts at or after that trunk step; see t2.models.extend)")
 
     # Field validators (not one model validator) so that each error names its own field.
     @field_validator("decay_at")

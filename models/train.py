@@ -13,6 +13,11 @@ up to ``dist.max_failures`` times; the new ranks resume the same way, from the n
 whose checksums still match. Each resume appends a line to ``resumes.jsonl`` (step, checkpoint,
 seconds to find and load it, where every rank ran); ``workers/rank-*.json`` say where the ranks
 of the latest start run (Ray node id, hostname, pid).
+
+``train.init_from: DIR`` continues the finished run DIR from the trunk state it kept (the
+state before its last decay) instead of starting from step 0: same batches, optimizer state
+and trunk LR as if DIR's run had gone on, so only the new tokens are trained; DIR is only
+read (see t2.models.extend).
 """
 
 from __future__ import annotations
@@ -38,9 +43,13 @@ def train(cfg: RunConfig, out_dir: str | Path, *, ray_address: str | None = None
     out = Path(out_dir)
     _snapshot(cfg, out)
     if not is_done(out):
+        from t2.models.extend import prepare
+
+        continued = prepare(cfg, out)  # train.init_from: check the source, link its trunk in
         worker_cfg = {"run": cfg.model_dump(mode="json"), "out_dir": str(out.resolve()),
                       "cache_dir": str(cache_dir) if cache_dir else None,
-                      "run_id": _tracking_run(cfg, out, parent_run_id)}
+                      "run_id": _tracking_run(cfg, out, parent_run_id),
+                      "continued": continued}
         use_ray = cfg.dist.use_ray if cfg.dist.use_ray is not None else cfg.dist.num_workers > 1
         if use_ray:
             from t2.infra.ray_train import launch
@@ -91,7 +100,8 @@ def train_worker(config: dict) -> None:
     from t2.models.train_loop import Loop
 
     Loop(RunConfig.model_validate(config["run"]), Path(config["out_dir"]),
-         cache_dir=config.get("cache_dir"), run_id=config.get("run_id")).run()
+         cache_dir=config.get("cache_dir"), run_id=config.get("run_id"),
+         continued=config.get("continued")).run()
 
 
 def exit_hook(progress: int) -> None:

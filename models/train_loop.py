@@ -6,6 +6,8 @@ Walks the WSD segments (t2.models.schedule): trunk steps, then at each decay poi
 decays, exports ``results/D-*``, and returns to the trunk state saved where the branch left.
 Checkpoints: every ``train.checkpoint_every`` steps, and always at a branch point (kept until
 the run ends, since returning to the trunk needs it). Only rank 0 writes logs and results.
+A continued run (``train.init_from``) starts at the trunk checkpoint linked into its ``ckpt/``
+by t2.models.extend, with the hparams found there; the rest is a resume like any other.
 """
 
 from __future__ import annotations
@@ -63,12 +65,14 @@ def train_step(engine, optimizer, lr: float, batches: list) -> float:
 
 
 class Loop:
-    def __init__(self, cfg: RunConfig, out: Path, *, cache_dir=None, run_id=None):
+    def __init__(self, cfg: RunConfig, out: Path, *, cache_dir=None, run_id=None,
+                 continued=None):
         import os
 
         import torch
 
         self.cfg, self.out, self.run_id = cfg, out, run_id
+        self.continued = continued  # train.init_from: what t2.models.extend.prepare found
         self.info = init(cfg.dist.backend)
         if not cuda_available():
             local = int(os.environ.get("LOCAL_WORLD_SIZE", self.info.world_size))
@@ -80,7 +84,7 @@ class Loop:
         from t2.infra import deepspeed as ds
         from t2.infra.tracking import open_tracker
         from t2.models.data import prepare_corpus
-        from t2.models.hparams import resolve
+        from t2.models.hparams import Hparams, resolve
         from t2.models.ladder import build_model, shape_for
         from t2.models.schedule import from_hparams
         from t2.models.sizing import flops_per_token, param_counts
@@ -97,8 +101,17 @@ class Loop:
                                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
         self.counts = param_counts(self.model_config)
         self.fpt = flops_per_token(self.model_config, cfg.model.seq_len)
-        self.hp = resolve(self.counts["total"], cfg.train.tokens, cfg.train, cfg.model.seq_len,
-                          info.world_size)
+        if self.continued is None:
+            self.hp = resolve(self.counts["total"], cfg.train.tokens, cfg.train,
+                              cfg.model.seq_len, info.world_size)
+        else:  # a continued trunk keeps its source's batch, LR and warmup (t2.models.extend)
+            hp = self.continued["hparams"]
+            self.hp = Hparams(**hp | {"decay_steps": tuple(hp["decay_steps"])})
+            if (self.hp.num_params, self.hp.world_size) != (self.counts["total"],
+                                                           info.world_size):
+                raise RuntimeError(f"train.init_from: the source has N={self.hp.num_params:g} "
+                                   f"and world size {self.hp.world_size}, this run "
+                                   f"N={self.counts['total']} and {info.world_size}")
         self.wsd = from_hparams(self.hp)
         model = build_model(self.model_config, cfg.train.seed)
         ds_cfg = ds.ds_config(zero_stage=cfg.dist.zero_stage, precision=cfg.dist.precision,
@@ -133,16 +146,23 @@ class Loop:
         found = broadcast_from_rank0(latest_checkpoint(self.ckpt_root) if rank0 else None)
         done = set(broadcast_from_rank0(
             [D for D in self.D_points if result_done(self.out, D)] if rank0 else None))
+        if found is None and self.continued is not None:
+            raise RuntimeError(f"{self.ckpt_root}: no verified checkpoint, not even the trunk "
+                               f"linked from {self.continued['source']}; rerun to link it again")
         if found is not None:
             state = load_checkpoint(self.engine, found[0])
-            progress, self.elapsed = state["progress"], state["elapsed"]
+            # The marker's progress: an imported trunk keeps its source's counter inside.
+            progress, self.elapsed = found[1]["progress"], state["elapsed"]
             self.resumed_window = state["loss_window"]
             on_trunk = self.wsd.on_trunk(progress)
-            print0(f"t2 train: resumed from {found[0]} (step {progress})")
+            source = found[1].get("imported_from")
+            print0(f"t2 train: continuing the trunk of {source} (step {progress})" if source
+                   else f"t2 train: resumed from {found[0]} (step {progress})")
             if rank0:
                 append_resume(self.out, {"progress": progress, "checkpoint": found[0].name,
                                          "seconds": now() - t_resume, "at": time.time(),
-                                         "placement": self.placement})
+                                         "placement": self.placement}
+                              | ({"continues": source} if source else {}))
         if rank0:
             truncate_metrics(self.out, progress, keep_D=done)
         segments = self.wsd.segments
@@ -251,13 +271,14 @@ class Loop:
         def branch_point():  # rank 0 looks (and checks the checksums), every rank loads
             for path, manifest in complete_checkpoints(self.ckpt_root):
                 if manifest.get("branch_point") == branch_seg.branch and verified(path):
-                    return path
+                    return path, manifest["progress"]
             return None
 
-        path = broadcast_from_rank0(branch_point() if self.info.rank == 0 else None)
-        if path is not None:
+        found = broadcast_from_rank0(branch_point() if self.info.rank == 0 else None)
+        if found is not None:
+            path, progress = found
             state = load_checkpoint(self.engine, path)
-            assert state["progress"] == branch_seg.progress
+            assert progress == branch_seg.progress, (path, progress, branch_seg)
             self.elapsed = state["elapsed"]
             return
         raise RuntimeError(f"{self.ckpt_root}: trunk checkpoint of decay point "
@@ -316,6 +337,9 @@ class Loop:
             "seed": self.cfg.train.seed, "hparams": vars(self.hp),
             "world_size": self.info.world_size, "zero_stage": self.cfg.dist.zero_stage,
             "placement": self.placement,  # per rank: Ray node id, hostname, pid
+            # train.init_from: the run whose trunk this one continued, and from which step
+            "init_from": self.continued and {"source": self.continued["source"],
+                                             "trunk_step": self.continued["trunk_step"]},
         }
 
     def _finish(self) -> None:
