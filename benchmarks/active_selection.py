@@ -4,7 +4,8 @@
         [--study examples/cluster.yaml] [--seeds 5] [--noise 0.01]
 
 Each strategy runs the real study loop (``t2.flows.driver``) with training replaced by draws
-from the true law plus noise (default 1% per run on the loss, as between seeds of small models).
+from the true law plus noise (default 1% per run on the loss, as between seeds of small models,
+shared by the run's decayed checkpoints; ``--noise-mode checkpoint`` draws it per checkpoint).
 After every round the forecast N* at each of the study's target budgets is compared with the true
 optimum; a strategy "needs" the training FLOPs spent at the first round from which every later
 forecast stays within the tolerance at every target (inf if it never settles). Reported: the
@@ -41,10 +42,10 @@ def flops_to_settle(rounds: list[dict], tol: float) -> float:
 
 
 def run_one(study_path: Path, law, strategy: str, seed: int, noise: float, root: Path,
-            noise_mode: str = "checkpoint", overrides: tuple[str, ...] = ()) -> dict:
+            noise_mode: str = "run", overrides: tuple[str, ...] = ()) -> dict:
     cfg = load_study(study_path, [f"select.seed={seed}", "select.stop_width=0",
                                   "tracking.enabled=false", f"select.strategy={strategy}",
-                                  *overrides])
+                                  f"select.noise_per={noise_mode}", *overrides])
     ex = SimulatedExecutor(law, cfg.eval.ks, noise=noise, seed=seed, noise_mode=noise_mode)
     truth = true_optima(law, [(t.c_train, t.c_inf) for t in cfg.budget.targets])
     t0 = time.perf_counter()
@@ -60,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--noise", type=float, default=0.01)
-    p.add_argument("--noise-mode", choices=["checkpoint", "run"], default="checkpoint")
+    p.add_argument("--noise-mode", choices=["checkpoint", "run"], default="run",
+                   help="seed noise shared by a run's trunk (default) or drawn per checkpoint")
     p.add_argument("--tol", type=float, default=0.10)
     p.add_argument("--strategies", default="active,grid,random")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

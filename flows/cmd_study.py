@@ -67,8 +67,9 @@ def _simulate_args(p):
     _study_args(p)
     p.add_argument("--true-law", required=True, help="JSON with E, A, B, alpha, beta[, G, gamma]")
     p.add_argument("--noise", type=float, default=0.01, help="relative loss noise per run")
-    p.add_argument("--noise-mode", choices=["checkpoint", "run"], default="checkpoint",
-                   help="seed noise per checkpoint, or per training run (shared by its trunk)")
+    p.add_argument("--noise-mode", choices=["checkpoint", "run"], default=None,
+                   help="seed noise per training run (shared by its trunk) or per checkpoint; "
+                   "default: the study's select.noise_per")
     p.add_argument("--strategy", choices=["active", "grid", "random"], default=None)
     p.add_argument("--no-report", action="store_true", help="skip the report and plots")
 
@@ -82,7 +83,7 @@ def _simulate_run(args) -> int:
         root = Path("runs") / f"{cfg.name}-sim"
     law = load_true_law(args.true_law)
     ex = SimulatedExecutor(law, cfg.eval.ks, noise=args.noise, seed=cfg.select.seed,
-                           noise_mode=args.noise_mode)
+                           noise_mode=args.noise_mode or cfg.select.noise_per)
     truth = true_optima(law, [(t.c_train, t.c_inf) for t in cfg.budget.targets])
     with study_lock(root):
         result = run_study(cfg, root, ex, strategy=args.strategy, truth=truth)

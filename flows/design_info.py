@@ -2,23 +2,25 @@
 
     from t2.flows.design_info import variance_reduction
     red, var = variance_reduction(theta, ks, targets, observed, cands, sigma=0.01)
+    # observed: [(run, N, D)], cands: [(run it continues or None, N, D)]
     # red (C,): expected Var(log N*) each candidate removes, over the ensemble's mean variance
 
 The forecast log N* at a target is a function of the law's parameters; linearized at a law
 θ_b (one bootstrap replicate), the variance of log N* after observing checkpoints X is
-g_bᵀ I_b(X)⁻¹ g_b with g_b its gradient and I_b(X) = P + Σ_x J_xᵀ R⁻¹ J_x the Fisher
-information of the log task losses (J_x their Jacobian at x for every k, R the noise covariance of
-one checkpoint: σ² shared by its k values plus (σ/4)² per k, as between seeds and samples; P a
-weak prior that keeps I invertible while the design is small). A candidate x adds J_xᵀR⁻¹J_x, so by
-Woodbury its variance reduction is
+g_bᵀ M_b(X)⁻¹ g_b with g_b its gradient and M_b the Fisher information of the log task losses
+about θ. The noise model is the simulator's (``t2.flows.simulate``): each checkpoint carries
+(σ/4)² of its own and each k value (σ/4)² more, and each run's seed adds σ·u_run shared by every
+checkpoint of its trunk (decay branches and extensions). The run effects are nuisance parameters
+(u ~ N(0, 1)) marginalized out per run, so M_b = P + Σ_runs (I_θθ − I_θu I_uu⁻¹ I_uθ), with
+I from J_xᵀR⁻¹J_x over the run's checkpoints (J_x their Jacobian for every k, R the per-checkpoint
+noise) and P a weak prior that keeps M invertible while the design is small. A candidate adds its
+rows to a run that exists (a branch or an extension: its shared noise is already partly known) or
+to a fresh one, and its variance is recomputed exactly (a rank-≤3 update of a 7×7 matrix).
 
-    Σ_t u_tᵀ (R + J_x I⁻¹ J_xᵀ)⁻¹ u_t,    u_t = J_x I⁻¹ g_bt.
-
-Averaging this over the bootstrap ensemble makes the criterion robust to the law still being
-uncertain (a Bayesian c-optimal design); it is reported as a fraction of the ensemble's mean
+Averaging the reduction over the bootstrap ensemble makes the criterion robust to the law still
+being uncertain (a Bayesian c-optimal design); it is reported as a fraction of the ensemble's mean
 variance. (Averaging per-replicate fractions instead weights the replicates that are already
-sure as much as the unsure ones: in simulation it needed 2.6x more FLOPs to settle.) log D* and
-log k* at a target are C-fixed offsets of −log N*, so their variances are the same number.
+sure as much as the unsure ones: in simulation it needed 2.6x more FLOPs to settle.) log k* at a target are C-fixed offsets of −log N*, so their variances are the same number.
 """
 
 from __future__ import annotations
@@ -76,18 +78,24 @@ def forecast_gradient(p: np.ndarray, targets, free: np.ndarray, h: float = 1e-4)
     return out
 
 
-def noise_covariance(num_k: int, sigma: float) -> np.ndarray:
-    return sigma**2 * np.ones((num_k, num_k)) + (sigma / 4) ** 2 * np.eye(num_k)
+def noise_covariance(num_k: int, sigma: float, shared: bool = True) -> np.ndarray:
+    """One checkpoint's noise over its k values: (σ/4)² per checkpoint and per k, plus σ² from
+    the run's seed when that is not modelled separately (``shared=False``)."""
+    own = (sigma / 4) ** 2 * (np.ones((num_k, num_k)) + np.eye(num_k))
+    return own if shared else own + sigma**2 * np.ones((num_k, num_k))
 
 
 def variance_reduction(theta: np.ndarray, ks, targets, observed, cands, *, sigma: float,
-                       with_k: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                       with_k: bool = True, noise_per: str = "run") -> tuple[np.ndarray, np.ndarray]:
     """(C,) Var(log N*) each candidate removes (mean over replicates, as a fraction of their
     mean variance), and (B,) the replicates' current variances.
 
-    ``observed`` and ``cands`` are lists of (N, D); observed includes runs on their way (their
-    information counts before their results do, so a batch spreads out). ``with_k=False``: a
-    Chinchilla law of one loss per checkpoint (G and gamma are not fitted).
+    ``observed``: (run, N, D) of checkpoints, runs on their way included (their information
+    counts before their results do, so a batch spreads out); ``cands``: (run or None, N, D), the
+    run a candidate continues or None for a new one. ``noise_per="run"``: the σ of a run's seed is
+    shared by every checkpoint of its trunk (a random effect per run, marginalized), so a new
+    decay branch of a known trunk teaches less than a new run; ``"checkpoint"``: independent.
+    ``with_k=False``: a Chinchilla law of one loss per checkpoint (G and gamma not fitted).
     """
     ks = list(ks) if with_k else [1]
     free = np.array([0, 1, 2, 3, 4, 5, 6] if with_k else [0, 1, 2, 4, 5])
@@ -95,27 +103,55 @@ def variance_reduction(theta: np.ndarray, ks, targets, observed, cands, *, sigma
     p = p[np.all(np.isfinite(p[:, free]), axis=1)]
     if not with_k:
         p[:, 3] = -np.inf  # no k term
-    Rinv = np.linalg.inv(noise_covariance(len(ks), sigma))
-    obs = np.asarray(observed, float).reshape(-1, 2)
-    J = jacobian(p, obs[:, 0], obs[:, 1], ks)[..., free]              # (B, M, K, F)
-    info = np.einsum("bmkf,kl,bmlg->bfg", J, Rinv, J) + np.diag(PRIOR_SD[free] ** -2.0)
-    cov = np.linalg.inv(info)                                          # (B, F, F)
-    g = forecast_gradient(p, targets, free)                            # (B, T, F)
-    var = np.einsum("btf,bfg,btg->b", g, cov, g)
-    c = np.asarray(cands, float).reshape(-1, 2)
-    Jc = jacobian(p, c[:, 0], c[:, 1], ks)[..., free]                  # (B, C, K, F)
-    JS = np.einsum("bckf,bfg->bckg", Jc, cov)
-    S = noise_covariance(len(ks), sigma)[None, None] + np.einsum("bckg,bclg->bckl", JS, Jc)
-    U = np.einsum("bckg,btg->bckt", JS, g)
-    red = np.einsum("bckt,bckt->bc", U, np.linalg.solve(S, U))
+    K, F, B = len(ks), len(free), len(p)
+    if noise_per == "checkpoint":  # every checkpoint is its own "run"
+        observed = [(("ckpt", i), N, D) for i, (_, N, D) in enumerate(observed)]
+        cands = [(None, N, D) for _, N, D in cands]
+    Rinv = np.linalg.inv(noise_covariance(K, sigma))          # within a checkpoint, seed apart
+    Rnew = np.linalg.inv(noise_covariance(K, sigma, shared=False))  # a new run: seed included
+    one = sigma * np.ones(K)                                   # d log L / d (run effect)
+
+    def jac(points):
+        pts = np.asarray([(N, D) for _, N, D in points], float).reshape(-1, 2)
+        return jacobian(p, pts[:, 0], pts[:, 1], ks)[..., free]  # (B, M, K, F)
+
+    # Per run: the information of its checkpoints on (theta, run effect u ~ N(0, 1)).
+    J = jac(observed)
+    runs = sorted({run for run, _, _ in observed}, key=str)
+    where = {run: i for i, run in enumerate(runs)}
+    idx = np.array([where[run] for run, _, _ in observed], int)
+    Itt = np.einsum("bmkf,kl,bmlg->bfg", J, Rinv, J) + np.diag(PRIOR_SD[free] ** -2.0)
+    a = np.zeros((B, len(runs), F))                             # info between theta and u_run
+    np.add.at(a, (slice(None), idx), np.einsum("bmkf,kl,l->bmf", J, Rinv, one))
+    s = 1.0 + np.bincount(idx, minlength=len(runs)) * float(one @ Rinv @ one)  # u's own info
+    M = Itt - np.einsum("brf,brg,r->bfg", a, a, 1.0 / s)       # theta's, runs marginalized
+    g = forecast_gradient(p, targets, free)                    # (B, T, F)
+    var = np.einsum("btf,bfg,btg->b", g, np.linalg.inv(M), g)
+    # Each candidate: the marginal information after adding it, then its variance directly.
+    Jc = jac(cands)                                            # (B, C, K, F)
+    add = np.empty((B, len(cands), F, F))
+    for j, (run, _, _) in enumerate(cands):
+        Jj = Jc[:, j]
+        if run is None or run not in where:                    # a new run: its seed is fresh
+            add[:, j] = np.einsum("bkf,kl,blg->bfg", Jj, Rnew, Jj)
+            continue
+        r = where[run]
+        a_new = a[:, r] + np.einsum("bkf,kl,l->bf", Jj, Rinv, one)
+        s_new = s[r] + float(one @ Rinv @ one)
+        add[:, j] = (np.einsum("bkf,kl,blg->bfg", Jj, Rinv, Jj)
+                     + np.einsum("bf,bg->bfg", a[:, r], a[:, r]) / s[r]
+                     - np.einsum("bf,bg->bfg", a_new, a_new) / s_new)
+    after = np.einsum("btf,bcfg,btg->bc", g, np.linalg.inv(M[:, None] + add), g)
+    red = var[:, None] - after
     ok = np.isfinite(var) & (var > 0) & np.all(np.isfinite(red), axis=1)
     if not ok.any():
-        return np.zeros(len(c)), var
+        return np.zeros(len(cands)), var
     return np.mean(red[ok], axis=0) / np.mean(var[ok]), var
 
 
-def expected_sd(theta, ks, targets, observed, *, sigma: float, with_k: bool = True) -> float:
+def expected_sd(theta, ks, targets, observed, *, sigma: float, with_k: bool = True,
+                noise_per: str = "run") -> float:
     """Median over replicates of the linearized sd of log N* (for logs and tests)."""
-    _, var = variance_reduction(theta, ks, targets, observed, [(1.0, 1.0)], sigma=sigma,
-                                with_k=with_k)
+    _, var = variance_reduction(theta, ks, targets, observed, [(None, 1.0, 1.0)], sigma=sigma,
+                                with_k=with_k, noise_per=noise_per)
     return float(math.sqrt(np.median(var)))

@@ -70,6 +70,20 @@ def known_runs(study: optuna.Study) -> tuple[list, list]:
     return finished, pending
 
 
+def trunks(study: optuna.Study) -> dict[int, int]:
+    """Trial number -> the trial whose trunk it continues (itself for a new run)."""
+    extends = {t.number: t.user_attrs.get("extends") for t in study.get_trials(deepcopy=False)}
+
+    def root(n):
+        seen = set()
+        while extends.get(n) is not None and n not in seen:
+            seen.add(n)
+            n = extends[n]
+        return n
+
+    return {n: root(n) for n in extends}
+
+
 class _CandidateSampler(BaseSampler):
     """Picks one candidate RunRequest per ask; subclasses score the candidates."""
 
@@ -78,14 +92,16 @@ class _CandidateSampler(BaseSampler):
         self.rng = np.random.default_rng(seed)
         self.state: FitState | None = None
         self.remaining = math.inf
-        self.allow_extend = True  # False where the executor cannot continue a run's trunk
+        self.allow_extend = True  # the executor's can_extend: True, EXTEND_BEYOND or False
         self._cache: tuple | None = None
+        self.trunk_of: dict[int, int] = {}
 
     def update(self, state: FitState | None, remaining: float) -> None:
         self.state, self.remaining, self._cache = state, remaining, None
 
     def _affordable(self, study: optuna.Study) -> tuple[list[RunRequest], list, list]:
         finished, pending = known_runs(study)
+        self.trunk_of = trunks(study)
         busy = {N for _, N, _ in pending}
         f = self.cfg.train.decay_frac
         pending_cost = sum(
@@ -137,18 +153,22 @@ class ForecastUncertaintySampler(_CandidateSampler):
     def _choose(self, cands, finished, pending):
         if self.state is None:  # no fit yet: the cheapest candidate still spreads the design
             return min(cands, key=lambda c: run_flops(c, self.cfg.train.decay_frac))
-        scores = acquisition(self.state, cands, finished, pending, self.cfg)
+        scores = acquisition(self.state, cands, finished, pending, self.cfg, self.trunk_of)
         return cands[int(np.argmax(scores))]
 
 
 def acquisition(state: FitState, cands: list[RunRequest], finished: list, pending: list,
-                cfg: StudyConfig) -> np.ndarray:
+                cfg: StudyConfig, trunk_of: dict[int, int] | None = None) -> np.ndarray:
     """Expected fraction of the forecast variance each candidate removes, per training FLOP
-    (``t2.flows.design_info``; averaged over the bootstrap ensemble of ``state``)."""
-    observed = [(N, D) for _, N, Ds in finished + pending for D in Ds]
-    red, _ = variance_reduction(state.theta, state.ks, state.targets, observed,
-                                [(c.N, c.D) for c in cands], sigma=cfg.select.noise,
-                                with_k=state.kind == "t2")
+    (``t2.flows.design_info``; averaged over the bootstrap ensemble of ``state``). ``trunk_of``
+    maps a trial to the run whose trunk (and seed noise) it shares."""
+    trunk_of = trunk_of or {}
+    observed = [(trunk_of.get(n, n), N, D) for n, N, Ds in finished + pending for D in Ds]
+    points = [(None if c.extends is None else trunk_of.get(c.extends, c.extends), c.N, c.D)
+              for c in cands]
+    red, _ = variance_reduction(state.theta, state.ks, state.targets, observed, points,
+                                sigma=cfg.select.noise, with_k=state.kind == "t2",
+                                noise_per=cfg.select.noise_per)
     f = cfg.train.decay_frac
     return np.array([r / run_flops(c, f) for r, c in zip(red, cands)])
 

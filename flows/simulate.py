@@ -11,10 +11,11 @@ seed and the step), so a resumed simulation reproduces the same draws:
     task loss at k    (L(N, D) + G/k^γ) · exp(σ·ε_run + σ/4·ε_ckpt + σ/4·ε_k)
 
 ε_k is the per-k sampling noise and ε_ckpt a small per-checkpoint term. ε_run is the
-seed-to-seed variation: with ``noise_mode="checkpoint"`` (default) one draw per checkpoint, as
-in a suite of separately trained models; with ``"run"`` one draw per training run, shared by
-every decayed checkpoint of its trunk, extensions included (a harder regime for designs that
-reuse trunks: their checkpoints carry no new seed noise to average out). A law without ``G``
+seed-to-seed variation: with ``noise_mode="run"`` (default, as in real training) one draw per
+training run, shared by every decayed checkpoint of its trunk, extensions included; with
+``"checkpoint"`` one draw per checkpoint, as in a suite of separately seeded models (an easier
+regime for designs that reuse trunks: each branch brings new seed noise to average out). The
+active selector models the same structure (``select.noise_per``). A law without ``G``
 has no k effect: task losses are then omitted and the study forecasts with a Chinchilla fit.
 """
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from t2.flows.plan import RunRequest
+from t2.flows.plan import EXTEND_BEYOND, RunRequest
 from t2.infra.config import ConfigError
 from t2.infra.storage import hash8, read_json, write_json
 
@@ -98,10 +99,12 @@ class SimulatedExecutor:
 
     kind = "simulate"
     tracks_training = False  # the driver opens the MLflow child of each training step
-    can_extend = True        # a simulated run can continue another run's trunk
+    # Like real training: a run's trunk can be continued past its longest D only (the trainer
+    # keeps the trunk state before its last decay), so designs simulated here can be run.
+    can_extend = EXTEND_BEYOND
 
     def __init__(self, law: TrueLaw, ks: list[int], *, noise: float = 0.01, seed: int = 0,
-                 max_parallel: int = 4, noise_mode: str = "checkpoint"):
+                 max_parallel: int = 4, noise_mode: str = "run"):
         if not 0 <= noise < 1:
             raise ConfigError(f"--noise: expected 0 <= noise < 1, got {noise}")
         if noise_mode not in ("checkpoint", "run"):

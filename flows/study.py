@@ -136,6 +136,9 @@ class SelectSpec(Spec):
     interval: float = Field(0.8, gt=0, lt=1, description="central probability of intervals")
     num_bootstrap: int = Field(32, ge=4, le=4000, description="bootstrap replicates per round")
     noise: float = Field(0.01, gt=0, lt=1, description="assumed relative loss noise per run")
+    noise_per: Literal["run", "checkpoint"] = Field(
+        "run", description="run: a trunk's checkpoints share its seed noise; checkpoint: "
+        "independent (as separately seeded runs)")
     storage: str | None = Field(None, description="Optuna RDB URL; None: journal in the root")
     seed: int = Field(0, ge=0, description="seed of selection and bootstrap")
 

@@ -63,7 +63,7 @@ def test_round_fit_ensemble_spread_shrinks_with_more_data():
 
 
 def test_acquisition_is_bounded_variance_reduction_per_flop_and_conditions_on_pending(sim_study):
-    cfg = load_study(sim_study())
+    cfg = load_study(sim_study(), ["select.noise_per=checkpoint"])
     state = fit_round(_observations([5e6, 1e7, 2e7], [20, 200, 2000]), [(2.56e19, 2e9)],
                       num_bootstrap=32)
     f = cfg.train.decay_frac
@@ -79,16 +79,26 @@ def test_acquisition_is_bounded_variance_reduction_per_flop_and_conditions_on_pe
     b = acquisition(state, [new], finished, [(99, new.N, list(new.Ds))], cfg)
     assert b[0] < 0.5 * a[0]  # already on its way: less left to learn there
 
+    # With a run's seed noise shared by its trunk, continuing run 2 teaches less than a fresh
+    # run at the same point (its noise is partly known), and a fresh run the same as before.
+    shared = load_study(sim_study(), ["select.noise_per=run"])
+    c = acquisition(state, [new, ext, full], finished, [], shared)
+    red = c * [run_flops(x, f) for x in (new, ext, full)]
+    assert 0 < red[1] < 0.9 * red[2]
 
-def test_woodbury_reduction_equals_recomputing_with_the_candidate_observed():
+
+def test_candidate_reduction_equals_recomputing_with_the_candidate_observed():
     theta = law_theta(T2LossLaw(**LAW.to_dict()))[None, :]
     ks, targets = [1, 4, 16], [(2.56e19, 2e9), (1e21, 2e10)]
-    observed = [(N, r * N) for N in (5e6, 1e7, 2e7) for r in (20, 200)]
-    cands = [(4e7, 4e7 * 50), (5e6, 5e6 * 3000), (1e7, 1e8)]
+    observed = [(i, N, r * N) for i, N in enumerate((5e6, 1e7, 2e7)) for r in (20, 200)]
+    cands = [(None, 4e7, 4e7 * 50), (0, 5e6, 5e6 * 3000), (None, 1e7, 1e8), (1, 1e7, 1e8)]
     red, var = variance_reduction(theta, ks, targets, observed, cands, sigma=0.01)
     for c, r in zip(cands, red):
-        _, after = variance_reduction(theta, ks, targets, observed + [c], cands, sigma=0.01)
+        run = ("new",) if c[0] is None else c[0]
+        _, after = variance_reduction(theta, ks, targets, observed + [(run, *c[1:])], cands,
+                                      sigma=0.01)
         assert r * var[0] == pytest.approx(var[0] - after[0], rel=1e-6)
+    assert red[3] < red[2]  # a branch of run 1 shares its seed noise: less to learn
 
 
 def test_linearized_variance_matches_the_spread_of_real_refits():
@@ -96,14 +106,15 @@ def test_linearized_variance_matches_the_spread_of_real_refits():
     approach: the fit is a Huber (near-L1) fit of log losses, about 1.25x less efficient than
     least squares on Gaussian noise; here it measures ~1.5x, the same factor for every design."""
     targets, ks, sigma = [(2.56e19, 2e9)], [1, 4, 16], 0.01
-    design = [(N, r * N) for N in (5e6, 1e7, 2e7, 4e7, 8e7, 1.6e8) for r in (10, 40, 160, 640, 2560)]
+    design = [(i, N, r * N) for i, (N, r) in enumerate(
+        (N, r) for N in (5e6, 1e7, 2e7, 4e7, 8e7, 1.6e8) for r in (10, 40, 160, 640, 2560))]
     theta = law_theta(T2LossLaw(**LAW.to_dict()))[None, :]
     predicted = expected_sd(theta, ks, targets, design, sigma=sigma)
     rng = np.random.default_rng(0)
     logN = []
     for _ in range(40):
         obs = []
-        for i, (N, D) in enumerate(design):
+        for i, N, D in design:
             eps = sigma * (rng.standard_normal() + rng.standard_normal(len(ks)) / 4)
             obs.append({"N": N, "D": D, "run": i, "val_loss": float(LAW.loss(N, D)),
                         "loss_k": {str(k): float(LAW.task_loss(N, D, k) * math.exp(e))
