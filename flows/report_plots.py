@@ -34,19 +34,23 @@ def plot_history(out: Path, rounds: list[dict], cfg, true_law=None) -> Path:
         if true_law is not None and fitted and "N_error" in fitted[-1]:
             true_N = y[-1] / (1 + fitted[-1]["N_error"][t])
             ax.axhline(true_N, color=line.get_color(), ls=":", lw=1)
-    spent = [r["flops"] for r in fitted if r["flops"] > 0]
-    narrow = bool(spent) and max(spent) < 3 * min(spent)  # later rounds only topped up the seed
-    ax.set(xscale="linear" if narrow else "log", yscale="log", xlabel="training FLOPs spent",
-           ylabel="forecast N*", title=f"study {cfg.name}: forecast per round")
-    if narrow:
-        ax.xaxis.set_major_locator(MaxNLocator(5))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.4g}".replace("e+", "e")))
-    else:  # label 1-2-5 ticks compactly, never the minor ones
-        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=15))
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}".replace("e+", "e")))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
-    ax.legend(fontsize=7)
+    if not fitted:  # no round had enough checkpoints for a fit: no data, no log axis
+        ax.set(xlabel="training FLOPs spent", ylabel="forecast N*",
+               title=f"study {cfg.name}: no round could be fitted yet")
+    else:
+        spent = [r["flops"] for r in fitted if r["flops"] > 0]
+        narrow = bool(spent) and max(spent) < 3 * min(spent)  # later rounds only topped up the seed
+        ax.set(xscale="linear" if narrow else "log", yscale="log", xlabel="training FLOPs spent",
+               ylabel="forecast N*", title=f"study {cfg.name}: forecast per round")
+        if narrow:
+            ax.xaxis.set_major_locator(MaxNLocator(5))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.4g}".replace("e+", "e")))
+        else:  # label 1-2-5 ticks compactly, never the minor ones
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0), numticks=15))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}".replace("e+", "e")))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+        ax.legend(fontsize=7)
     path = out / "forecast.png"
     tmp = out / ".forecast.tmp.png"
     fig.savefig(tmp, dpi=120, bbox_inches="tight")
