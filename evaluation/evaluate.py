@@ -71,7 +71,7 @@ def evaluate_checkpoint(hf_dir: str | Path, tasks: list[str], out_dir: str | Pat
                         max_new_tokens: int | None = None, task_kwargs: dict | None = None,
                         problems_per_shard: int = 32, use_ray: bool = False,
                         num_workers: int | None = None, ray_address: str | None = None,
-                        tracking: bool = True,
+                        cpus_per_worker: int | None = None, tracking: bool = True,
                         tracking_uri: str | None = None, experiment: str = "t2-evaluate",
                         parent_run_id: str | None = None,
                         num_bootstrap: int = 1000) -> EvalResult:
@@ -93,7 +93,7 @@ def evaluate_checkpoint(hf_dir: str | Path, tasks: list[str], out_dir: str | Pat
     ids = {name: [p.id for p in task_problems(name, job)[1]] for name in sorted(set(tasks))}
     shards = plan_shards(ids, problems_per_shard=problems_per_shard, settings=key)
     dirs = run_shards(job, shards, use_ray=use_ray, num_workers=num_workers,
-                      ray_address=ray_address)
+                      ray_address=ray_address, cpus_per_worker=cpus_per_worker)
     rows = [row for d in dirs for row in read_shard(d)]
     table = per_problem_table(rows)
     summary = summarize(table, n, num_bootstrap=num_bootstrap, seed=seed)

@@ -10,14 +10,16 @@ problems, grades them, scores the gold answer's likelihood, and writes one row p
 (completions, per-sample correctness, n, c, NLL, token counts, inference FLOPs). Finished shards
 are skipped before any work is handed out, so rerunning after a crash redoes only the shards
 without a valid done-marker. With Ray, each actor holds one loaded model and pulls the next shard
-when it finishes one; an actor takes one GPU when there are GPUs, else an equal share of the CPU
-cores (torch threads = cores / actors).
+when it finishes one; an actor takes one GPU when there are GPUs, else ``cpus_per_worker`` cores
+(default: an equal share of the cluster's cores; torch threads = that many). The actors are
+spread over the cluster's nodes, and get absolute paths: a shard's files land in the same place
+whichever node samples it (the study root must be on storage every node mounts).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from t2.evaluation.shards import Shard, shard_dir, shard_is_done, write_shard
@@ -127,11 +129,12 @@ def pending(job: SamplingJob, shards: list[Shard]) -> list[Shard]:
 
 
 def run_shards(job: SamplingJob, shards: list[Shard], *, use_ray: bool = False,
-               num_workers: int | None = None, ray_address: str | None = None) -> list[Path]:
+               num_workers: int | None = None, ray_address: str | None = None,
+               cpus_per_worker: int | None = None) -> list[Path]:
     """Run every shard that is not done yet; return all shard directories (in ``shards`` order)."""
     todo = pending(job, shards)
     if todo and use_ray:
-        _run_with_ray(job, todo, num_workers, ray_address)
+        _run_with_ray(job, todo, num_workers, ray_address, cpus_per_worker)
     elif todo:
         model, tokenizer = load_checkpoint(job.hf_dir)
         for num_done, shard in enumerate(todo, start=1):
@@ -148,9 +151,11 @@ def _maybe_crash(num_done: int) -> None:
 
 
 def _worker_resources(num_workers: int | None, cores: int | None = None,
-                      num_gpus: int | None = None) -> tuple[int, dict]:
-    """Actor count and per-actor resources: one GPU each if any, else a share of the cores
-    (``cores``/``num_gpus``: the Ray cluster's; default: this machine's)."""
+                      num_gpus: int | None = None,
+                      cpus_per_worker: int | None = None) -> tuple[int, dict]:
+    """Actor count and per-actor resources: one GPU each if any, else ``cpus_per_worker`` cores
+    or a share of the cores (``cores``/``num_gpus``: the Ray cluster's; default: this
+    machine's)."""
     import torch
 
     num_gpus = torch.cuda.device_count() if num_gpus is None else num_gpus
@@ -158,33 +163,37 @@ def _worker_resources(num_workers: int | None, cores: int | None = None,
         return num_workers or num_gpus, {"num_gpus": 1, "num_cpus": 1}
     cores = cores or os.cpu_count() or 1
     num_workers = num_workers or max(1, min(2, cores))
-    return num_workers, {"num_cpus": max(1, cores // num_workers)}
+    return num_workers, {"num_cpus": cpus_per_worker or max(1, cores // num_workers)}
 
 
 def _run_with_ray(job: SamplingJob, todo: list[Shard], num_workers: int | None,
-                  ray_address: str | None) -> None:
+                  ray_address: str | None, cpus_per_worker: int | None = None) -> None:
     import ray
     from ray.util import ActorPool
 
+    # an actor's working directory is not this process's (other node, or a Ray job's driver)
+    job = replace(job, hf_dir=str(Path(job.hf_dir).resolve()),
+                  out_dir=str(Path(job.out_dir).resolve()))
     started = not ray.is_initialized()
     if started:
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
+    actors = []
     try:
         # Size the actors by the cluster, not this driver: with ray_address they may run on
         # other nodes (a share of a 1-CPU node must still fit on it).
         total = ray.cluster_resources()
         num_workers, resources = _worker_resources(num_workers, int(total.get("CPU", 0)) or None,
-                                                   int(total.get("GPU", 0)))
+                                                   int(total.get("GPU", 0)), cpus_per_worker)
         num_workers = min(num_workers, len(todo))
-        actor_cls = ray.remote(**resources)(ShardWorker)
+        actor_cls = ray.remote(scheduling_strategy="SPREAD", **resources)(ShardWorker)
         threads = max(1, int(resources["num_cpus"]))
         actors = [actor_cls.remote(job.hf_dir, threads) for _ in range(num_workers)]
         pool = ActorPool(actors)
         for _ in pool.map_unordered(lambda a, s: a.run.remote(job, s), todo):
             pass  # results are on disk; iterating surfaces any worker error
-        for actor in actors:
-            ray.kill(actor)
     finally:
+        for actor in actors:  # free their resources for the next job even after an error
+            ray.kill(actor)
         if started:
             ray.shutdown()
 

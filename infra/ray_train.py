@@ -31,6 +31,8 @@ def _ensure_ray(ray_address: str | None, num_cpus: int):
         return False
     env = {k: os.environ[k] for k in WORKER_ENV_KEYS if k in os.environ}
     kwargs = {"runtime_env": {"env_vars": env}, "log_to_driver": True}
+    # a driver submitted as a Ray job (``ray job submit``) finds its cluster in RAY_ADDRESS
+    ray_address = ray_address or os.environ.get("RAY_ADDRESS")
     if ray_address:
         ray.init(address=ray_address, **kwargs)
     else:
