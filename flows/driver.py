@@ -32,7 +32,7 @@ from t2.flows.steps import (
     write_study_state,
 )
 from t2.flows.study import StudyConfig
-from t2.flows.tracking import StudyTracking
+from t2.flows.tracking import StudyTracking, send_pending
 from t2.infra.config import dump_config
 from t2.infra.storage import atomic_write, hash8, read_json, write_json
 
@@ -234,6 +234,7 @@ class Driver:
     def run(self) -> StudyResult:
         saved = read_study_state(self.root)
         if saved.get("finished") and saved.get("config_hash") == self.config_hash:
+            send_pending(self.cfg, self.root)  # MLflow calls kept while its server was away
             return StudyResult(reason=saved.get("reason", "finished"), flops=saved.get("flops", 0),
                                skipped=True)
         self.start()

@@ -7,6 +7,11 @@
 The store is ``cfg.tracking.uri`` or a sqlite file under ``{root}/mlflow``. Run ids are saved
 before any work (the parent's in ``study.json``, a child's in its step directory), so a resumed
 study reattaches to the same runs and creates no duplicates. Disabled tracking gives null twins.
+
+A tracking server that goes away never stops the study: each run keeps the calls it could not
+make in its directory's outbox (t2.infra.tracking_outbox). Opening the study (a rerun, even of a
+finished study: ``send_pending``) and finishing it send every outbox under the root, the parent's
+first, so the runs end FINISHED with all their metrics once the server is back.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from t2.flows.steps import mlflow_dir, mlflow_uri
+from t2.flows.steps import mlflow_dir, mlflow_uri, read_study_state, write_study_state
 from t2.flows.study import StudyConfig
 from t2.infra.config import dump_config
 from t2.infra.storage import read_json, write_json
-from t2.infra.tracking import NullTracker, flatten, open_tracker
+from t2.infra.tracking import NullTracker, flatten, open_tracker, send_outboxes
+from t2.infra.tracking_outbox import OUTBOX, is_local, resolved
 
 CHILD_FILE = "tracking.json"
 
@@ -31,6 +37,8 @@ class StudyTracking:
         self.uri = cfg.tracking.uri or mlflow_uri(root)
         if self.enabled and cfg.tracking.uri is None:
             mlflow_dir(root).mkdir(parents=True, exist_ok=True)
+        if self.enabled:
+            send_outboxes(self.uri, cfg.tracking.experiment, outbox_dirs(root), skip_if_down=True)
         self.parent = self._open(mlflow_dir(root), cfg.name, run_id=run_id,
                                  tags={"t2.study": cfg.name, "t2.strategy": strategy})
         if run_id is None and self.enabled:
@@ -79,3 +87,25 @@ class StudyTracking:
 
     def finish(self) -> None:
         self.parent.finish()
+        if self.enabled:  # the server may be back by now: send what the study kept
+            send_pending(self.cfg, self.root, skip_if_down=True)
+
+
+def outbox_dirs(root: str | Path) -> list[Path]:
+    """Run directories of a study that hold an outbox, the parent's (``{root}/mlflow``) first."""
+    root = Path(root)
+    return [mlflow_dir(root), *sorted(p.parent for p in root.glob(f"*/*/{OUTBOX}"))]
+
+
+def send_pending(cfg: StudyConfig, root: str | Path, *, skip_if_down: bool = False) -> bool:
+    """Send what a tracking outage left under ``root``; True when nothing is left. Also puts
+    the server id of a parent run created offline into ``study.json``."""
+    if not cfg.tracking.enabled:
+        return True
+    done = send_outboxes(cfg.tracking.uri or mlflow_uri(root), cfg.tracking.experiment,
+                         outbox_dirs(root), skip_if_down=skip_if_down)
+    state = read_study_state(root)
+    local = state.get("mlflow_run_id")
+    if is_local(local) and resolved(local):
+        write_study_state(root, {**state, "mlflow_run_id": resolved(local)})
+    return done

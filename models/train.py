@@ -64,6 +64,10 @@ def train(cfg: RunConfig, out_dir: str | Path, *, ray_address: str | None = None
             train_worker(worker_cfg)
         if not is_done(out):
             raise RuntimeError(f"{out}: training ended without _SUCCESS")
+    elif cfg.tracking.enabled:  # a rerun sends what a tracking outage kept (t2.infra.tracking)
+        from t2.infra.tracking import default_uri, send_outboxes
+
+        send_outboxes(cfg.tracking.uri or default_uri(out), cfg.tracking.experiment, [out])
     return [result_dir(out, D) for D in cfg.train.decay_points]
 
 
