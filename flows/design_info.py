@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from t2.flows.forecast import allocate
+from t2.flows.forecast import _from_free, allocate
 
 # Prior standard deviations in fit space (log E, log A, log B, log G, alpha, beta, gamma): wide,
 # only there to keep the information matrix invertible before the design pins the law down.
@@ -36,15 +36,11 @@ PRIOR_SD = np.array([1.0, 3.0, 3.0, 3.0, 0.5, 0.5, 0.5])
 
 
 def to_free(theta: np.ndarray) -> np.ndarray:
-    """(B, 7) law parameters (E, A, B, alpha, beta, G, gamma) -> fit space."""
+    """(B, 7) law parameters (E, A, B, alpha, beta, G, gamma) -> fit space. Unlike the round
+    fit's ``_to_free``, G = 0 maps to log G = −inf, so a replicate without a k effect drops out."""
     E, A, B, a, b, G, g = theta.T
     with np.errstate(divide="ignore"):
         return np.stack([np.log(E), np.log(A), np.log(B), np.log(G), a, b, g], 1)
-
-
-def from_free(p: np.ndarray) -> np.ndarray:
-    return np.stack([np.exp(p[:, 0]), np.exp(p[:, 1]), np.exp(p[:, 2]), p[:, 4], p[:, 5],
-                     np.exp(p[:, 3]), p[:, 6]], 1)
 
 
 def jacobian(p: np.ndarray, N, D, ks) -> np.ndarray:
@@ -72,8 +68,8 @@ def forecast_gradient(p: np.ndarray, targets, free: np.ndarray, h: float = 1e-4)
         step = np.zeros(p.shape[1])
         step[i] = h
         for t, (ct, ci) in enumerate(targets):
-            hi = allocate(from_free(p + step), ct, ci)[:, 0]
-            lo = allocate(from_free(p - step), ct, ci)[:, 0]
+            hi = allocate(_from_free(p + step), ct, ci)[:, 0]
+            lo = allocate(_from_free(p - step), ct, ci)[:, 0]
             out[:, t, j] = (hi - lo) / (2 * h)
     return out
 
