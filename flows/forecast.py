@@ -50,10 +50,6 @@ class FitState:
         iv = self.interval(q)[:, 0, :]
         return np.exp(iv[:, 1] - iv[:, 0]) - 1.0
 
-    def predict_log(self, N, D, ks) -> np.ndarray:
-        """(B, M, K) log task loss of each replicate at M points and K values of k."""
-        with np.errstate(all="ignore"):
-            return np.log(predict_theta(self.theta, N, D, ks))
 
 
 def law_theta(law) -> np.ndarray:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from t2.infra.storage import done_manifest, hash8, is_done, mark_done, read_json, write_json
+from t2.infra.storage import hash8, is_done, mark_done, read_json, write_json
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 
@@ -63,14 +63,6 @@ def run_step(step: Step, root: str | Path, body: Callable[[Path], None]) -> Path
     body(out)
     mark_done(out, step.manifest())
     return out
-
-
-def step_is_done(step: Step, root: str | Path) -> bool:
-    return is_done(step.output_dir(root))
-
-
-def step_manifest(directory: str | Path) -> dict[str, Any]:
-    return done_manifest(directory)
 
 
 def trainer_dir(step_dir: str | Path) -> Path:

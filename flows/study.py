@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from t2.infra.config import Spec, load_config
-from t2.models.config import DataSpec, DistSpec, TrackingSpec
+from t2.models.config import DataSpec, DistSpec, OptimSpec, TrackingSpec
 
 
 class SizeSpec(Spec):
@@ -36,22 +36,6 @@ class SizeSpec(Spec):
         if self.params_max <= self.params_min:
             raise ValueError("params_max must be > params_min")
         return self
-
-
-class StudyTrainSpec(Spec):
-    """Optimisation defaults for every run; None means derived from (N, D) by t2.models."""
-
-    batch_tokens: int | None = Field(None, ge=1, description="global batch in tokens")
-    micro_batch: int | None = Field(None, ge=1, description="sequences per rank per micro-step")
-    lr: float | None = Field(None, gt=0, lt=1, description="peak learning rate")
-    warmup_frac: float = Field(0.05, ge=0, lt=1, description="warmup, fraction of the shortest D")
-    decay_frac: float = Field(0.2, gt=0, le=1, description="decay length, fraction of each D")
-    min_lr_frac: float = Field(0.0, ge=0, lt=1, description="final LR as a fraction of peak")
-    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay")
-    grad_clip: float = Field(1.0, ge=0, description="max gradient norm (0 = off)")
-    seed: int = Field(0, ge=0, description="init and batch-order seed")
-    checkpoint_every: int = Field(200, ge=1, description="steps between resumable checkpoints")
-    log_every: int = Field(10, ge=1, description="steps between logged metrics")
 
 
 class TargetSpec(Spec):
@@ -150,7 +134,7 @@ class StudyConfig(Spec):
     root: str | None = Field(None, description="study directory (CLI --root wins)")
     model: SizeSpec
     data: DataSpec = Field(default_factory=DataSpec)
-    train: StudyTrainSpec = Field(default_factory=StudyTrainSpec)
+    train: OptimSpec = Field(default_factory=OptimSpec)
     dist: DistSpec = Field(default_factory=DistSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
     budget: BudgetSpec
@@ -158,12 +142,16 @@ class StudyConfig(Spec):
     eval: EvalSpec = Field(default_factory=EvalSpec)
     select: SelectSpec = Field(default_factory=SelectSpec)
 
+    @field_validator("train")
+    @classmethod
+    def _no_run_fields(cls, v: OptimSpec) -> OptimSpec:
+        if v.run_fields_set:
+            raise ValueError(f"{', '.join(v.run_fields_set)}: chosen per run by the study's "
+                             "planner, not set in a study")
+        return v
+
 
 def load_study(path: str | os.PathLike, overrides: list[str] | None = None) -> StudyConfig:
     """Parse and validate a study file; ``ConfigError`` names the file and field on bad input."""
     return load_config(path, StudyConfig, overrides)
 
-
-def forecast_targets(cfg: StudyConfig) -> list[TargetSpec]:
-    """The (C_train, C_inf) points every round forecasts at, in config order."""
-    return list(cfg.budget.targets)

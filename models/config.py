@@ -54,10 +54,13 @@ class DataSpec(Spec):
         return mix
 
 
-class TrainSpec(Spec):
-    """Optimisation and the warmup-stable-decay schedule; None means derived from (N, D)."""
+class OptimSpec(Spec):
+    """Optimisation and the warmup-stable-decay schedule; None means derived from (N, D).
 
-    tokens: float = Field(..., gt=0, description="D of the longest decayed checkpoint")
+    A study's ``train`` section is an ``OptimSpec`` (its planner picks each run's D); a run's
+    is a ``TrainSpec``, which requires ``tokens``."""
+
+    tokens: float | None = Field(None, gt=0, description="D of the longest decayed checkpoint")
     decay_at: list[float] = Field(
         default_factory=list,
         description="further D values: the stable phase is branched and decayed at each",
@@ -103,6 +106,17 @@ class TrainSpec(Spec):
         if warmup is not None and warmup + v > 1:
             raise ValueError(f"warmup_frac ({warmup:g}) + decay_frac ({v:g}) must be <= 1")
         return v
+
+    @property
+    def run_fields_set(self) -> list[str]:
+        """The fields that belong to one run (its D values, its source), where they are set."""
+        return [name for name in ("tokens", "decay_at", "init_from") if getattr(self, name)]
+
+
+class TrainSpec(OptimSpec):
+    """One run's optimisation: an ``OptimSpec`` whose ``tokens`` (its longest D) is required."""
+
+    tokens: float = Field(..., gt=0, description="D of the longest decayed checkpoint")
 
     @property
     def decay_points(self) -> list[float]:

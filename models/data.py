@@ -224,11 +224,6 @@ def prepare_corpus(spec, cache_dir: str | Path | None = None) -> Corpus:
     return Corpus(final)
 
 
-def open_corpus(path: str | Path) -> Corpus:
-    """A finished corpus directory (from ``prepare_corpus``) -> Corpus."""
-    return Corpus(Path(path))
-
-
 def main(argv: list[str]) -> int:
     """``python -m t2.models.data [TOKENS] [byte|bpe] [CACHE_DIR]``: build a default-mix corpus."""
     import time

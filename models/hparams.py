@@ -53,10 +53,6 @@ class Hparams:
     weight_decay: float
     grad_clip: float
 
-    @property
-    def batch_seqs(self) -> int:
-        return self.batch_tokens // self.seq_len
-
 
 def deepseek_batch_tokens(compute: float) -> float:
     """DeepSeek LLM (2024) eq. 1: optimal batch in tokens for compute C."""

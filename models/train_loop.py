@@ -28,7 +28,7 @@ from t2.infra.dist import (
 )
 from t2.infra.storage import read_json, write_json
 from t2.models.config import RunConfig
-from t2.models.train import (
+from t2.models.run_log import (
     NUM_VAL_BATCHES,
     LossWindow,
     append_metrics,

@@ -23,6 +23,8 @@ def test_example_studies_validate(name):
     ("eval.ks=[1,64]", "eval"),
     ("budget.nonsense=3", "budget.nonsense"),
     ("budget.targets=[]", "budget"),
+    ("train.tokens=1e9", "train"),
+    ("train.batch_tokens=0", "train.batch_tokens"),
 ])
 def test_bad_study_field_is_a_one_line_error_naming_it(sim_study, override, field):
     with pytest.raises(ConfigError) as err:

@@ -18,7 +18,8 @@ import yaml
 from t2.infra.config import ConfigError
 from t2.infra.storage import is_done, mark_done, read_json, read_jsonl
 from t2.models.config import RunConfig
-from t2.models.train import EXIT_HOOK, train
+from t2.models.run_log import EXIT_HOOK
+from t2.models.train import train
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from t2.infra.storage import is_done, read_json, read_jsonl
 from t2.models.config import RunConfig
-from t2.models.train import EXIT_HOOK, train
+from t2.models.run_log import EXIT_HOOK
+from t2.models.train import train
 
 pytestmark = pytest.mark.slow
 

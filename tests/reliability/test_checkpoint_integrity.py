@@ -13,7 +13,8 @@ from reliability_helpers import clean_env, flip_bytes, run_train_process, trunca
 from t2.infra.checkpoint import complete_checkpoints, latest_checkpoint
 from t2.infra.storage import is_done, mark_done, read_json, read_jsonl
 from t2.models.config import RunConfig
-from t2.models.train import EXIT_HOOK, train
+from t2.models.run_log import EXIT_HOOK
+from t2.models.train import train
 
 RUN = {
     "name": "integrity", "model": {"depth": 1, "seq_len": 64},
