@@ -120,7 +120,8 @@ def pass_at_k_from_p(p, k):
 
 
 def neg_log_pass_at_k_from_p(p, k):
-    """-log(1 - (1 - p)^k): the per-problem task loss of REFERENCE §3; +inf where p = 0."""
+    """-log(1 - (1 - p)^k): the per-problem task loss of T² Approach 1
+    (Roberts et al. 2026, arXiv 2604.01411); +inf where p = 0."""
     scalar = np.ndim(p) == 0 and np.ndim(k) == 0
     out = -_log1m_exp(_log_fail(_check_p(p), _check_k_real(k)))
     return float(out) if scalar else out

@@ -1,4 +1,6 @@
-"""The only module that imports deepspeed: typed settings -> ds_config -> engine.
+"""DeepSpeed for t2: typed settings -> ds_config -> engine, checkpoint save/load, safe loading.
+
+(``t2.infra.dist`` also imports deepspeed, to initialise its process group.)
 
     from t2.infra.deepspeed import ds_config, build_engine
     cfg = ds_config(zero_stage=2, precision="auto", micro_batch=8, grad_accum=1, world_size=2)
