@@ -24,9 +24,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from t2.flows.config import load_study
 from t2.flows.driver import run_study, true_optima
-from t2.flows.simulate import SimulatedExecutor, load_true_law
-from t2.flows.study import load_study
+from t2.flows.executors.simulated import SimulatedExecutor
+from t2.flows.executors.truth import load_true_law
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,10 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def flops_to_settle(rounds: list[dict], tol: float) -> float:
     """FLOPs at the first round after which |N* error| <= tol at every target, for good."""
     settled = math.inf
-    for rec in reversed([r for r in rounds if "N_error" in r]):
-        if max(abs(e) for e in rec["N_error"]) > tol:
+    for rec in reversed([r for r in rounds if r.N_error is not None]):
+        if max(abs(e) for e in rec.N_error) > tol:
             break
-        settled = rec["flops"]
+        settled = rec.flops
     return settled
 
 
@@ -51,7 +52,7 @@ def run_one(study_path: Path, law, strategy: str, seed: int, noise: float, root:
     t0 = time.perf_counter()
     result = run_study(cfg, root, ex, strategy=strategy, truth=truth, log=lambda *a: None)
     return {"rounds": result.rounds, "flops": result.flops, "seconds": time.perf_counter() - t0,
-            "final_error": result.rounds[-1].get("N_error")}
+            "final_error": result.rounds[-1].N_error}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,6 @@ the grid and is scaled to 4,500 starts. Last line: ``ratio=<naive/t2>``.
 
 import argparse
 import os
-import sys
 import time
 
 # One BLAS thread: scipy's L-BFGS-B works on 5-vectors, where a multi-threaded BLAS only adds
@@ -21,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 from scipy.optimize import minimize
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fitting"))
-from fitting_helpers import load_epoch
 from t2.fitting import fit_chinchilla
 from t2.fitting.fit import CHINCHILLA_GRID, grid_starts
+from t2.fitting.table import read_chinchilla_points
+
+EPOCH_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / \
+    "chinchilla_epoch_svg_extracted.csv"
 
 
 def naive_objective(theta, logN, logD, y, delta):
@@ -40,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--naive-starts", type=int, default=150)
     args = parser.parse_args()
-    N, D, L = load_epoch()
+    N, D, L = read_chinchilla_points(EPOCH_CSV)
     logN, logD, y = np.log(N), np.log(D), np.log(L)
     starts = grid_starts(CHINCHILLA_GRID, ["e", "a", "b", "alpha", "beta"])
 

@@ -10,20 +10,17 @@ full precision beside Epoch's published values, and the compute-optimal allocati
 import sys
 import time
 
-import numpy as np
 from t2.fitting import fit_chinchilla, optimal_allocation
-from t2.fitting.table import read_results
+from t2.fitting.table import read_chinchilla_points
 
 DEFAULT_CSV = "/work/shared/data/chinchilla_epoch_svg_extracted.csv"
 EPOCH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
 
 
 def main(path: str = DEFAULT_CSV) -> None:
-    cols = read_results(path, {"N": "Model Size", "C": "Training FLOP", "L": "loss"})
-    keep = np.argsort(cols["L"], kind="stable")[:-5]  # drop the 5 highest losses
-    N, C, L = cols["N"][keep], cols["C"][keep], cols["L"][keep]
+    N, D, L = read_chinchilla_points(path)  # the 5 highest losses dropped
     t0 = time.perf_counter()
-    law = fit_chinchilla(N, C / (6 * N), L)
+    law = fit_chinchilla(N, D, L)
     secs = time.perf_counter() - t0
     print(f"fit of {len(N)} points from {law.info['num_starts']} starts in {secs:.2f} s; "
           f"{law.info['num_agree']} starts agree; summed Huber = {law.info['objective']!r}")

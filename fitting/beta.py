@@ -58,7 +58,8 @@ def fit_t2_beta(N, D, *, n=None, c=None, p=None, loss_law, init: T2BetaLaw | Non
     """Fit ``theta1..theta4`` from per-problem counts (``n``, ``c``) or probabilities ``p``.
 
     Exactly one of (``n`` and ``c``) or ``p`` must be given. ``p`` is clipped to
-    ``[eps, 1 - eps]`` (tiny models have near-zero accuracy, REFERENCE.md §8.7).
+    ``[eps, 1 - eps]`` (tiny models have near-zero
+    accuracy; Schaeffer et al. 2025, arXiv 2502.17578).
     """
     law_nd = _as_chinchilla(loss_law)
     if (p is None) == (n is None or c is None):

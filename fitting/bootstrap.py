@@ -5,8 +5,10 @@
     bs.interval(lambda law: optimal_allocation(law, 1e21, 1e9).N)  # interval of N*
 
 Runs (``groups``), not points, are resampled with replacement (points of one run share its
-noise). Every refit is warm-started from the full-data fit (``init=``), so a refit costs
-milliseconds; seeds are fixed per sample, so results do not depend on the number of workers.
+noise; ``resample_counts``). Every refit is warm-started from the full-data fit and minimizes the
+same objective on the resampled rows; the Chinchilla and T² loss laws refit all resamples in one
+batched L-BFGS (``refit_weighted``), the Beta law one by one. Seeds are fixed per resample, so
+results depend neither on the number of resamples drawn after it nor on the number of workers.
 """
 
 from __future__ import annotations
@@ -36,14 +38,16 @@ class Bootstrap:
 
     def intervals(self, q: float = 0.95) -> dict[str, tuple[float, float]]:
         """Central ``q`` percentile interval for every parameter."""
-        lo, hi = 50 * (1 - q), 50 * (1 + q)
-        return {k: (float(np.percentile(v, lo)), float(np.percentile(v, hi)))
+        from t2.fitting.forecast import central_interval
+
+        return {k: tuple(float(x) for x in central_interval(v, q))
                 for k, v in self.samples.items()}
 
     def interval(self, fn, q: float = 0.95):
         """Central ``q`` interval of ``fn(law)`` over the resampled laws (arrays per element)."""
-        vals = np.array([np.asarray(fn(lw), float) for lw in self.laws])
-        lo, hi = np.percentile(vals, [50 * (1 - q), 50 * (1 + q)], axis=0)
+        from t2.fitting.forecast import central_interval
+
+        lo, hi = central_interval([np.asarray(fn(lw), float) for lw in self.laws], q)
         return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
 
 
@@ -54,14 +58,27 @@ def _accepts_init(fit_fn) -> bool:
         return False
 
 
-def _refit_many(fit_fn, arrays, groups, seeds, init):
-    """Refit on each seed's resample of runs; failed fits come back as None."""
-    uniq = np.unique(groups)
-    rows_of = {g: np.flatnonzero(groups == g) for g in uniq}
+def resample_counts(groups, num_samples: int, seed: int = 0) -> np.ndarray:
+    """(num_samples, n) how often each row appears in each resample of its groups (runs).
+
+    Resample b draws ``len(unique(groups))`` groups with replacement from its own seed (the b-th
+    of ``SeedSequence(seed)``), so a replicate does not depend on how many others are drawn.
+    """
+    groups = np.asarray(groups)
+    uniq, where = np.unique(groups, return_inverse=True)
+    seeds = np.random.SeedSequence(seed).generate_state(num_samples)
+    counts = np.empty((num_samples, groups.size))
+    for b, s in enumerate(seeds):
+        picks = np.random.default_rng(int(s)).integers(0, uniq.size, size=uniq.size)
+        counts[b] = np.bincount(picks, minlength=uniq.size)[where.ravel()]
+    return counts
+
+
+def _refit_rows(fit_fn, arrays, W, init):
+    """Refit on each resample (rows repeated by their counts); failed fits come back as None."""
     out = []
-    for seed in seeds:
-        rng = np.random.default_rng(seed)
-        rows = np.concatenate([rows_of[g] for g in rng.choice(uniq, size=uniq.size)])
+    for w in W:
+        rows = np.repeat(np.arange(w.size), w.astype(int))
         kwargs = {k: v[rows] for k, v in arrays.items()}
         if init is not None:
             kwargs["init"] = init
@@ -72,13 +89,39 @@ def _refit_many(fit_fn, arrays, groups, seeds, init):
     return out
 
 
+def _refit(fit_fn, arrays, W, law, workers):
+    """Every resample's refit: one batched call when the law has one (``refit_weighted``),
+    else one warm-started ``fit_fn`` call per resample, in processes when they are slow."""
+    batched = getattr(fit_fn, "refit_weighted", None)
+    if batched is not None:
+        return batched(law, arrays, W)
+    init = law if _accepts_init(fit_fn) else None
+    t0 = time.perf_counter()
+    first = _refit_rows(fit_fn, arrays, W[:1], init)
+    per_fit = time.perf_counter() - t0
+    if workers is None:
+        workers = (os.cpu_count() or 1) if per_fit * len(W) > 5.0 else 1
+    rest = W[1:]
+    if workers <= 1 or len(rest) <= workers:
+        return first + _refit_rows(fit_fn, arrays, rest, init)
+    chunks = [np.arange(i, len(rest), workers) for i in range(workers)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(_refit_rows, [fit_fn] * workers, [arrays] * workers,
+                              [rest[c] for c in chunks], [init] * workers))
+    by_row = {int(i): lw for c, part in zip(chunks, parts) for i, lw in zip(c, part)}
+    return first + [by_row[i] for i in range(len(rest))]
+
+
 def bootstrap_fit(fit_fn, arrays: dict, groups, num_samples: int = 200, seed: int = 0,
-                  workers: int | None = None, max_failed_frac: float = 0.2) -> Bootstrap:
+                  workers: int | None = None, max_failed_frac: float = 0.2,
+                  law=None) -> Bootstrap:
     """Resample runs ``num_samples`` times and refit with ``fit_fn(**arrays[, init=law])``.
 
-    ``workers=None`` picks serial when the refits are quick (the usual case thanks to warm
-    starts) and processes otherwise; ``fit_fn`` must then be picklable (a module-level function
-    or ``functools.partial``). Raises ``FitError`` if more than ``max_failed_frac`` refits fail.
+    ``law``: the full-data fit when the caller has it (else ``fit_fn(**arrays)``); every refit
+    starts from it. Laws with a batched refit (Chinchilla, T² loss) refit all resamples in one
+    call; others refit one by one, serially when that is quick and in ``workers`` processes
+    otherwise (``fit_fn`` must then be picklable: a module-level function or
+    ``functools.partial``). Raises ``FitError`` if more than ``max_failed_frac`` refits fail.
     """
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     groups = np.asarray(groups)
@@ -89,25 +132,8 @@ def bootstrap_fit(fit_fn, arrays: dict, groups, num_samples: int = 200, seed: in
         raise ValueError("num_samples: must be >= 1")
     if np.unique(groups).size < 2:
         raise ValueError("groups: need at least 2 distinct runs to resample")
-    law = fit_fn(**arrays)
-    init = law if _accepts_init(fit_fn) else None
-    seeds = [int(s) for s in np.random.SeedSequence(seed).generate_state(num_samples)]
-    t0 = time.perf_counter()
-    first = _refit_many(fit_fn, arrays, groups, seeds[:1], init)
-    per_fit = time.perf_counter() - t0
-    num_cpu = os.cpu_count() or 1
-    if workers is None:
-        workers = num_cpu if per_fit * num_samples > 5.0 else 1
-    rest = seeds[1:]
-    if workers > 1 and len(rest) > workers:
-        chunks = [rest[i::workers] for i in range(workers)]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            parts = list(pool.map(_refit_many, [fit_fn] * workers, [arrays] * workers,
-                                  [groups] * workers, chunks, [init] * workers))
-        by_seed = {s: lw for ch, part in zip(chunks, parts) for s, lw in zip(ch, part)}
-        results = first + [by_seed[s] for s in rest]
-    else:
-        results = first + _refit_many(fit_fn, arrays, groups, rest, init)
+    law = fit_fn(**arrays) if law is None else law
+    results = _refit(fit_fn, arrays, resample_counts(groups, num_samples, seed), law, workers)
     laws = [lw for lw in results if lw is not None]
     num_failed = len(results) - len(laws)
     if num_failed > max_failed_frac * num_samples:

@@ -4,7 +4,7 @@
     rep.mean_abs_rel_error        # the paper's validation: 2.8% (Approach 1), 8.4% (Approach 2)
 
 By default the held-out runs are the overtrained ones (D/N above the threshold), as in the paper's
-21 held-out overtrained checkpoints (REFERENCE.md §3).
+21 held-out overtrained checkpoints (Roberts et al. 2026, arXiv 2604.01411).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 
 JSON files hold the parameters at top level (``E, A, B, alpha, beta`` and optionally ``G, gamma``)
 plus ``"law": "chinchilla" | "t2_loss" | "t2_beta"``; floats are written with ``repr`` so no digit
-is lost (rounded coefficients bias forecasts, REFERENCE.md §8.2).
+is lost (rounded coefficients bias forecasts; Besiroglu et al. 2024, arXiv 2404.10102).
 """
 
 from __future__ import annotations
@@ -146,6 +146,14 @@ def beta_ab(theta: np.ndarray, L):
 
 
 LAWS = {cls.kind: cls for cls in (ChinchillaLaw, T2LossLaw, T2BetaLaw)}
+# The parameter order of a loss law as an array (vectorized forecasts and design information).
+LOSS_PARAMS = ("E", "A", "B", "alpha", "beta", "G", "gamma")
+
+
+def loss_params(laws) -> np.ndarray:
+    """(len(laws), 7) parameters in ``LOSS_PARAMS`` order; a Chinchilla law has G = gamma = 0."""
+    return np.array([[getattr(law, name, 0.0) for name in LOSS_PARAMS] for law in laws],
+                    dtype=float).reshape(-1, len(LOSS_PARAMS))
 
 
 def law_from_dict(data: dict):

@@ -46,15 +46,23 @@ def _direction(g, s_hist, y_hist, rho):
 
 def minimize_batch(fun, x0, *, max_iter: int = 1000, memory: int = 10, ftol: float = 1e-13,
                    gtol: float = 1e-9, max_backtracks: int = 50,
-                   prune_rtol: float | None = None, prune_every: int = 100) -> BatchResult:
+                   prune_rtol: float | None = None, prune_every: int = 100,
+                   indexed: bool = False) -> BatchResult:
     """Minimize ``fun`` from every row of ``x0`` (Armijo backtracking L-BFGS, per-start state).
 
     ``prune_rtol``: every ``prune_every`` iterations stop starts whose objective exceeds the best
-    by this relative margin (they cannot win; they stay ``converged=False``).
+    by this relative margin (they cannot win; they stay ``converged=False``). ``indexed``: call
+    ``fun(X, rows)`` with the start index of each row of ``X``, for objectives that differ per
+    start (e.g. each bootstrap replicate's own row weights).
     """
     X = np.array(x0, dtype=float, copy=True)
     S, P = X.shape
-    F, G = fun(X)
+    if indexed:
+        objective = fun
+    else:
+        def objective(x, rows):
+            return fun(x)
+    F, G = objective(X, np.arange(S))
     F = np.where(np.isfinite(F), F, np.inf)
     s_hist = np.zeros((S, memory, P))
     y_hist = np.zeros((S, memory, P))
@@ -84,7 +92,7 @@ def minimize_batch(fun, x0, *, max_iter: int = 1000, memory: int = 10, ftol: flo
         pending = np.arange(active.size)
         for _ls in range(max_backtracks):
             trial = x_old[pending] + t[pending, None] * d[pending]
-            f_try, g_try = fun(trial)
+            f_try, g_try = objective(trial, active[pending])
             ok = np.isfinite(f_try) & (f_try <= f_old[pending] + 1e-4 * t[pending] * slope[pending])
             acc = pending[ok]
             x_new[acc], f_new[acc], g_new[acc] = trial[ok], f_try[ok], g_try[ok]

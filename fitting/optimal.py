@@ -4,7 +4,7 @@
     a.N, a.D, a.k, a.k_int, a.tokens_per_param, a.loss, a.chinchilla.N
     p = optimal_pooled(law, c_total=1e22, T=512, Q=1e9)        # 6ND + 2NkTQ = C_total
 
-Separate budgets (REFERENCE.md §2-3): with D and k fixed by N the loss is a sum of exponentials
+Separate budgets (Roberts et al. 2026, arXiv 2604.01411): with D and k fixed by N the loss is a sum of exponentials
 in log N, so the first-order condition ``-alpha A N^-alpha + beta B (6N/Ct)^beta
 + gamma G (2N/Ci)^gamma = 0`` is monotone and solved by vectorized bisection (arrays of budgets
 work). k >= 1 is enforced (N <= C_inf/2). A Chinchilla law uses its closed form. A Beta law
@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from t2.fitting.laws import ChinchillaLaw, T2BetaLaw, T2LossLaw
+from t2.fitting.laws import ChinchillaLaw, T2BetaLaw, T2LossLaw, loss_params
 
 
 @dataclass(frozen=True)
@@ -71,25 +71,44 @@ def _check_budget(name, value):
     return arr
 
 
-def _solve_log_n(law: T2LossLaw, c_train, c_inf, iters: int = 200):
-    """Bisection on the monotone first-order condition in u = log N, k >= 1 enforced."""
+def solve_log_n(theta: np.ndarray, c_train, c_inf, iters: int = 200) -> np.ndarray:
+    """log N* for loss-law parameters ``theta`` (..., 7 in ``LOSS_PARAMS`` order) at budgets
+    ``c_train``, ``c_inf`` (broadcast against ``theta[..., 0]``): bisection on the monotone
+    first-order condition in u = log N over [0, log(C_inf/2)] (k >= 1). NaN where a law has
+    no optimum (alpha or beta <= 0, or G > 0 with gamma <= 0)."""
+    _, A, B, a, b, G, g = np.moveaxis(np.asarray(theta, float), -1, 0)
+    ct, ci = np.asarray(c_train, float), np.asarray(c_inf, float)
+    with np.errstate(all="ignore"):
+        log_b6 = np.log(6.0 / ct)
+        log_g2 = np.log(2.0 / ci)
+
+        def foc(u):
+            return (-a * A * np.exp(-a * u) + b * B * np.exp(b * (u + log_b6))
+                    + g * G * np.exp(g * (u + log_g2)))
+
+        hi = np.broadcast_to(np.log(ci / 2.0), np.broadcast_shapes(a.shape, ci.shape, ct.shape))
+        lo, hi = np.zeros_like(hi), hi.copy()
+        for _ in range(iters):
+            mid = 0.5 * (lo + hi)
+            up = foc(mid) > 0
+            hi = np.where(up, mid, hi)
+            lo = np.where(up, lo, mid)
+    bad = (a <= 0) | (b <= 0) | ((G > 0) & (g <= 0)) | ~np.isfinite(A * B)
+    return np.where(bad, np.nan, 0.5 * (lo + hi))
+
+
+def allocate(theta: np.ndarray, c_train, c_inf) -> np.ndarray:
+    """(..., 3) natural-log N*, D* = C_train/6N*, k* = C_inf/2N* of loss laws ``theta`` (..., 7)
+    at budgets broadcast against them; the one allocator of rounds, selector, report and CLI."""
+    u = solve_log_n(theta, c_train, c_inf)
+    return np.stack([u, np.log(np.asarray(c_train, float) / 6.0) - u,
+                     np.log(np.asarray(c_inf, float) / 2.0) - u], axis=-1)
+
+
+def _solve_law(law: T2LossLaw, c_train, c_inf):
     if law.alpha <= 0 or law.beta <= 0 or (law.G > 0 and law.gamma <= 0):
         raise ValueError(f"optimal allocation needs positive exponents, got {law.params}")
-    u_hi = np.log(c_inf / 2.0)
-    u_lo = np.zeros_like(u_hi)
-
-    def foc(u):
-        return (-law.alpha * law.A * np.exp(-law.alpha * u)
-                + law.beta * law.B * np.exp(law.beta * (u + np.log(6.0 / c_train)))
-                + law.gamma * law.G * np.exp(law.gamma * (u + np.log(2.0 / c_inf))))
-
-    lo, hi = u_lo.copy(), u_hi.copy()
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        up = foc(mid) > 0
-        hi = np.where(up, mid, hi)
-        lo = np.where(up, lo, mid)
-    return np.exp(0.5 * (lo + hi))
+    return np.exp(solve_log_n(loss_params([law])[0], c_train, c_inf))
 
 
 def _integer_k(law, N, c_train, c_inf):
@@ -140,7 +159,7 @@ def optimal_allocation(law, c_train, c_inf) -> Allocation:
     chin = _squeeze(_build(law, N_chin, ct, ci))
     if isinstance(law, ChinchillaLaw):
         return chin
-    N = _numeric_log_n(law, ct, ci) if isinstance(law, T2BetaLaw) else _solve_log_n(law, ct, ci)
+    N = _numeric_log_n(law, ct, ci) if isinstance(law, T2BetaLaw) else _solve_law(law, ct, ci)
     return _squeeze(_build(law, N, ct, ci, chin))
 
 

@@ -1,6 +1,8 @@
-"""The only I/O of ``t2.fitting``: a CSV or parquet table of results -> dict of numpy arrays.
+"""Tables of results -> dict of numpy arrays (``t2.fitting``'s input I/O; laws, plots and fit
+JSON are written by ``laws.save_law`` and ``plots``).
 
     cols = read_results("results.csv", columns={"N": "Model Size", "L": "loss"})
+    N, D, L = read_chinchilla_points("chinchilla_epoch_svg_extracted.csv")
 
 ``columns`` maps the name you want to the column in the file (a list keeps names as they are);
 missing files, columns and non-numeric cells raise ``ValueError`` naming the file and column.
@@ -60,3 +62,13 @@ def read_results(path, columns: dict | list | None = None) -> dict[str, np.ndarr
                                  f"(row {row + 1}: {v!r})") from None
         out[name] = np.array(values, dtype=float)
     return out
+
+
+def read_chinchilla_points(path, drop_highest: int = 5):
+    """N, D, L of Besiroglu et al.'s reconstruction of Hoffmann et al.'s Figure 4 (Epoch AI,
+    2024, arXiv 2404.10102; columns ``Model Size``, ``Training FLOP``, ``loss``): D = FLOP / 6N,
+    the ``drop_highest`` highest losses dropped as they did."""
+    cols = read_results(path, {"N": "Model Size", "C": "Training FLOP", "L": "loss"})
+    keep = np.argsort(cols["L"], kind="stable")[: len(cols["L"]) - drop_highest]
+    N, C, L = cols["N"][keep], cols["C"][keep], cols["L"][keep]
+    return N, C / (6 * N), L

@@ -1,14 +1,13 @@
 """The study loop: seed → train → evaluate → fit → select → … until the budget or width says stop.
 
     from t2.flows.driver import run_study
-    result = run_study(cfg, root, executor)          # executor: SimulatedExecutor | RealExecutor
+    result = run_study(cfg, root, executor)          # executor: t2.flows.executors.base.Executor
 
-The same code runs real and simulated studies; only the executor differs (``train(req, out_dir,
-base_dir=, parent_run_id=) -> checkpoint records`` and ``evaluate(record, out_dir,
-parent_run_id=) -> {k: loss}``). Every train and evaluation is a ``Step`` whose directory is done
-only when ``_SUCCESS`` exists, so rerunning the command skips finished work, resumes interrupted
-training in its own directory and redoes half-written evaluations. The Optuna study (``ledger``)
-holds the proposals and results; a rerun of a finished study returns at once.
+The same code runs real and simulated studies; only the executor differs. Every training run and
+every evaluation is a ``Step`` whose directory is done only when ``_SUCCESS`` exists, so rerunning
+the command skips finished work, resumes interrupted training in its own directory and redoes
+half-written evaluations. The Optuna study (``ledger``) holds the proposals and results; a rerun
+of a finished study returns at once.
 """
 
 from __future__ import annotations
@@ -18,20 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from t2.fitting.forecast import optima
 from t2.flows import ledger
-from t2.flows.forecast import FitState, fit_round
-from t2.flows.plan import RunRequest, grid_schedule, seed_design
+from t2.flows.checks import check_study
+from t2.flows.config import StudyConfig
+from t2.flows.executors.base import Executor
+from t2.flows.plan import RunRequest
 from t2.flows.progress import RunProgress
+from t2.flows.records import Checkpoint, Evaluation, Observation, RoundRecord
+from t2.flows.rounds import RoundFit, fit_round, round_record
 from t2.flows.select import make_sampler, request_attrs, request_from_attrs, search_space
-from t2.flows.steps import (
-    Step,
-    read_study_state,
-    round_path,
-    run_step,
-    trainer_dir,
-    write_study_state,
-)
-from t2.flows.study import StudyConfig
+from t2.flows.steps import Step, StudyPaths, run_step
 from t2.flows.tracking import StudyTracking, send_pending
 from t2.infra.config import dump_config
 from t2.infra.storage import atomic_write, hash8, read_json, write_json
@@ -41,10 +37,10 @@ from t2.infra.storage import atomic_write, hash8, read_json, write_json
 class StudyResult:
     """What a study run did: per-round records, why it stopped, FLOPs spent."""
 
-    rounds: list[dict] = field(default_factory=list)
+    rounds: list[RoundRecord] = field(default_factory=list)
     reason: str = ""
     flops: float = 0.0
-    state: FitState | None = None
+    state: RoundFit | None = None
     skipped: bool = False
 
 
@@ -55,9 +51,9 @@ def _num(x: float) -> str:
 class Driver:
     """One study root, one executor, one strategy."""
 
-    def __init__(self, cfg: StudyConfig, root: str | Path, executor, *,
+    def __init__(self, cfg: StudyConfig, root: str | Path, executor: Executor, *,
                  strategy: str | None = None, log=print, truth=None):
-        self.cfg, self.root, self.executor = cfg, Path(root), executor
+        self.cfg, self.paths, self.executor = cfg, StudyPaths(root), executor
         self.strategy = strategy or cfg.select.strategy
         self.log = log
         self.truth = truth  # (T, 3) true log optima, simulation only
@@ -72,65 +68,68 @@ class Driver:
                   "exec": self.executor.step_config()}
         return Step("train", f"N{_num(req.N)}", config)
 
-    def eval_step(self, rec: dict) -> Step:
+    def eval_step(self, ckpt: Checkpoint) -> Step:
         config = {"eval": self.cfg.eval.model_dump(mode="json", exclude_defaults=True),
                   "exec": self.executor.step_config()}
-        return Step("eval", f"N{_num(rec['N'])}-D{_num(rec['D'])}", config,
-                    deps=(rec["result_dir"],))
+        return Step("eval", f"N{_num(ckpt.N)}-D{_num(ckpt.D)}", config, deps=(ckpt.result_dir,))
 
-    def execute(self, req: RunRequest, tdir_step: Step, base_dir: str | None) -> list[dict]:
-        """Train (or skip/resume) one run, then evaluate each of its checkpoints."""
-        def train_body(out: Path) -> None:
+    def train(self, req: RunRequest, step: Step, base_dir: str | None) -> list[Checkpoint]:
+        """Train (or skip, or resume) one run; its checkpoints."""
+        def body(out: Path) -> None:
             child = None
             if not self.executor.tracks_training:
                 child = self.tracking.child(out, f"train-{out.name}",
                                             {"N": req.N, "Ds": list(req.Ds), "kind": "train"})
-            recs = self.executor.train(req, out, base_dir=Path(base_dir) if base_dir else None,
-                                       parent_run_id=self.tracking.parent_id)
+            ckpts = self.executor.train(req, out, base_dir=Path(base_dir) if base_dir else None,
+                                        parent_run_id=self.tracking.parent_id)
             if child is not None:
-                for rec in recs:
-                    child.log_metrics({"val_loss": rec["val_loss"]}, step=int(rec["D"]))
+                for c in ckpts:
+                    child.log_metrics({"val_loss": c.val_loss}, step=int(c.D))
                 child.finish()
-            write_json(out / "checkpoints.json", recs)
+            write_json(out / "checkpoints.json", [c.to_dict() for c in ckpts])
 
-        tdir = run_step(tdir_step, self.root, train_body)
-        records = read_json(tdir / "checkpoints.json")
-        for rec in records:
-            estep = self.eval_step(rec)
+        out = run_step(step, self.paths, body)
+        return [Checkpoint.from_dict(c) for c in read_json(out / "checkpoints.json")]
 
-            def eval_body(out: Path, rec=rec, estep=estep) -> None:
-                child = self.tracking.child(out, f"eval-{out.name}",
-                                            {"N": rec["N"], "D": rec["D"], "kind": "eval"})
-                loss_k = self.executor.evaluate(rec, out, parent_run_id=child.run_id)
-                for k, L in loss_k.items():
-                    child.log_metrics({"task_loss": L}, step=int(k))
-                child.finish()
-                write_json(out / "loss_k.json", loss_k)
+    def evaluate(self, ckpt: Checkpoint) -> Evaluation:
+        """Evaluate (or skip, or redo) one checkpoint."""
+        def body(out: Path) -> None:
+            child = self.tracking.child(out, f"eval-{out.name}",
+                                        {"N": ckpt.N, "D": ckpt.D, "kind": "eval"})
+            ev = self.executor.evaluate(ckpt, out, parent_run_id=child.run_id)
+            for k, L in sorted(ev.loss_k.items()):
+                child.log_metrics({"task_loss": L}, step=int(k))
+            child.finish()
+            write_json(out / "evaluation.json", ev.to_dict())
 
-            edir = run_step(estep, self.root, eval_body)
-            rec["loss_k"] = read_json(edir / "loss_k.json")
-            rec["eval_dir"] = str(edir)
-        return records
+        out = run_step(self.eval_step(ckpt), self.paths, body)
+        return Evaluation.from_dict(read_json(out / "evaluation.json"))
+
+    def execute(self, req: RunRequest, step: Step, base_dir: str | None,
+                run: int) -> list[Observation]:
+        """Train one run, then evaluate each of its checkpoints."""
+        return [Observation(run=run, checkpoint=c, evaluation=self.evaluate(c))
+                for c in self.train(req, step, base_dir)]
 
     # -- the loop --------------------------------------------------------------------------
     def start(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.root / "study.yaml", dump_config(self.cfg))
-        saved = read_study_state(self.root)
-        self.tracking = StudyTracking(self.cfg, self.root, self.strategy,
+        first = check_study(self.cfg, self.strategy, source=self.cfg.name)
+        self.executor.check(first, source=self.cfg.name)
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.paths.config, dump_config(self.cfg))
+        saved = self.paths.read_state()
+        self.tracking = StudyTracking(self.cfg, self.paths.root, self.strategy,
                                       run_id=saved.get("mlflow_run_id"))
-        write_study_state(self.root, {**saved, "name": self.cfg.name, "strategy": self.strategy,
-                                      "config_hash": self.config_hash, "finished": False,
-                                      "mlflow_run_id": self.tracking.parent_id})
+        self.paths.write_state({**saved, "name": self.cfg.name, "strategy": self.strategy,
+                                "config_hash": self.config_hash, "finished": False,
+                                "mlflow_run_id": self.tracking.parent_id})
         self.sampler = make_sampler(self.cfg, self.strategy)
-        self.sampler.allow_extend = getattr(self.executor, "can_extend", True)
-        self.study = ledger.open_ledger(self.cfg, self.root, self.sampler)
+        self.study = ledger.open_ledger(self.cfg, self.paths.root, self.sampler)
         stale = ledger.recover(self.study)
         if stale:
             self.log(f"resuming: {len(stale)} interrupted run(s) queued again")
         if not self.study.get_trials(deepcopy=False):
-            plan = grid_schedule(self.cfg) if self.strategy == "grid" else seed_design(self.cfg)
-            ledger.enqueue(self.study, plan, "grid" if self.strategy == "grid" else "seed",
+            ledger.enqueue(self.study, first, "grid" if self.strategy == "grid" else "seed",
                            self.cfg)
 
     def next_batch(self, remaining: float) -> tuple[list, str]:
@@ -171,46 +170,37 @@ class Driver:
             if req.extends is not None:
                 base_dir = self.study.trials[req.extends].user_attrs.get("step_dir")
             step = self.train_step(req, base_dir)
-            trial.set_user_attr("step_dir", str(step.output_dir(self.root)))
+            trial.set_user_attr("step_dir", str(self.paths.step(step)))
             jobs.append((trial, req, step, base_dir))
         workers = max(1, min(len(jobs), self.executor.max_parallel))
-        bars = RunProgress(enabled=None if self.executor.kind == "real" else False)
+        bars = RunProgress(enabled=None if self.executor.shows_progress else False)
         with bars, ThreadPoolExecutor(workers) as pool:
             for _, req, step, _ in jobs:
-                bars.add(step.name, trainer_dir(step.output_dir(self.root)) / "metrics.jsonl",
-                         req.D)
-            futures = [pool.submit(self.execute, req, step, base) for _, req, step, base in jobs]
+                metrics = self.paths.trainer(self.paths.step(step)) / "metrics.jsonl"
+                bars.add(step.name, metrics, req.D)
+            futures = [pool.submit(self.execute, req, step, base, trial.number)
+                       for trial, req, step, base in jobs]
             errors = []
-            for (trial, req, step, _), fut in zip(jobs, futures):
+            for (trial, req, _, _), fut in zip(jobs, futures):
                 try:
-                    records = fut.result()
+                    observed = fut.result()
                 except Exception as err:  # noqa: BLE001 - tell the ledger, then re-raise below
                     trial.set_user_attr("error", f"{type(err).__name__}: {err}")
                     ledger.fail_and_requeue(self.study, trial.number)  # a rerun retries it
                     errors.append(err)
                     continue
-                trial.set_user_attr("checkpoints", [
-                    {k: r[k] for k in ("N", "D", "val_loss", "loss_k", "result_dir", "eval_dir")
-                     if k in r} for r in records])
-                self.study.tell(trial, records[-1]["val_loss"])
+                ledger.tell(self.study, trial, observed)
                 self.log(f"run N={req.N:.3g} D={','.join(f'{d:.3g}' for d in req.Ds)} done")
         if errors:
             raise errors[0]
 
-    def record_round(self, state: FitState | None, spent: float) -> dict:
+    def record_round(self, state: RoundFit | None, spent: float) -> RoundRecord:
         n = len(ledger.completed(self.study))
-        rec = {"num_runs": n, "num_checkpoints": len(ledger.observations(self.study)),
-               "flops": spent, "kind": None}
-        if state is not None:
-            iv = state.interval(self.cfg.select.interval)
-            rec.update(kind=state.kind, law=state.law.to_dict(),
-                       forecast=np.exp(state.point).tolist(), interval=np.exp(iv).tolist(),
-                       width=state.width(self.cfg.select.interval).tolist())
-            if self.truth is not None:
-                rec["N_error"] = (np.exp(state.point[:, 0] - self.truth[:, 0]) - 1).tolist()
-        path = round_path(self.root, n)
+        rec = round_record(state, num_runs=n, num_checkpoints=len(ledger.observations(self.study)),
+                           flops=spent, interval=self.cfg.select.interval, truth=self.truth)
+        path = self.paths.round(n)
         if not path.exists():
-            write_json(path, rec)
+            write_json(path, rec.to_dict())
             self.tracking.log_round(rec, step=n)
         return rec
 
@@ -219,12 +209,12 @@ class Driver:
         return max((t.user_attrs.get("round", 0) for t in self.study.get_trials(deepcopy=False)),
                    default=0)
 
-    def stop_reason(self, state: FitState | None, spent: float, num_rounds: int) -> str:
+    def stop_reason(self, state: RoundFit | None, spent: float, num_rounds: int) -> str:
         if spent >= self.cfg.budget.train_flops * (1 - 1e-9):
             return "budget"
         sel = self.cfg.select
-        if state is not None and sel.stop_width > 0 and np.all(state.width(sel.interval)
-                                                                < sel.stop_width):
+        if (state is not None and sel.stop_width > 0
+                and np.all(state.forecast.width(sel.interval) < sel.stop_width)):
             return "width"
         retries = [t for t in ledger.waiting(self.study) if "retry_of" in t.user_attrs]
         if num_rounds >= sel.max_rounds and not retries:
@@ -232,9 +222,9 @@ class Driver:
         return ""
 
     def run(self) -> StudyResult:
-        saved = read_study_state(self.root)
+        saved = self.paths.read_state()
         if saved.get("finished") and saved.get("config_hash") == self.config_hash:
-            send_pending(self.cfg, self.root)  # MLflow calls kept while its server was away
+            send_pending(self.cfg, self.paths.root)  # MLflow calls kept while its server was away
             return StudyResult(reason=saved.get("reason", "finished"), flops=saved.get("flops", 0),
                                skipped=True)
         self.start()
@@ -261,20 +251,15 @@ class Driver:
         self.log(f"study {self.cfg.name}: stopped ({result.reason}) after "
                  f"{len(ledger.completed(self.study))} runs, {result.flops:.3g} training FLOPs")
         self.tracking.finish()
-        write_study_state(self.root, {**read_study_state(self.root), "finished": True,
-                                      "reason": result.reason, "flops": result.flops})
+        self.paths.write_state({**self.paths.read_state(), "finished": True,
+                                "reason": result.reason, "flops": result.flops})
 
 
-def run_study(cfg: StudyConfig, root: str | Path, executor, *, strategy: str | None = None,
-              log=print, truth=None) -> StudyResult:
+def run_study(cfg: StudyConfig, root: str | Path, executor: Executor, *,
+              strategy: str | None = None, log=print, truth=None) -> StudyResult:
     return Driver(cfg, root, executor, strategy=strategy, log=log, truth=truth).run()
 
 
 def true_optima(law, targets) -> np.ndarray:
-    """(T, 3) natural-log optima of a known law (simulation), via the forecast allocator."""
-    from t2.flows.forecast import forecast_all
-
-    theta = np.array([[law.E, law.A, law.B, law.alpha, law.beta, law.G or 0.0,
-                       law.gamma or 0.0]])
-    return forecast_all(theta, targets)[0]
-
+    """(T, 3) natural-log optima of a known law (simulation), by the one allocator."""
+    return optima([law.loss_law()], targets)[0]

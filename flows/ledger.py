@@ -17,10 +17,11 @@ from pathlib import Path
 
 import optuna
 from optuna.trial import TrialState
+from t2.flows.config import StudyConfig
 from t2.flows.plan import RunRequest
+from t2.flows.records import Observation
 from t2.flows.select import params_of, request_attrs
-from t2.flows.steps import journal_path
-from t2.flows.study import StudyConfig
+from t2.flows.steps import StudyPaths
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -35,7 +36,7 @@ def open_storage(cfg: StudyConfig, root: str | Path):
             if cfg.select.storage.startswith("sqlite") else {})
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-    path = journal_path(root)
+    path = StudyPaths(root).journal
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
 
@@ -79,10 +80,13 @@ def flops_spent(study: optuna.Study) -> float:
     return float(sum(t.user_attrs.get("flops", 0.0) for t in completed(study)))
 
 
-def observations(study: optuna.Study) -> list[dict]:
-    """Checkpoint records of finished runs, each tagged with its run (trial number)."""
-    out = []
-    for t in completed(study):
-        for rec in t.user_attrs.get("checkpoints", []):
-            out.append({**rec, "run": t.number})
-    return out
+def tell(study: optuna.Study, trial, observed: list[Observation]) -> None:
+    """Record a finished run: its checkpoints and their evaluations, then its final val loss."""
+    trial.set_user_attr("checkpoints", [o.to_dict() for o in observed])
+    study.tell(trial, observed[-1].val_loss)
+
+
+def observations(study: optuna.Study) -> list[Observation]:
+    """The checkpoints (with evaluations) of finished runs, each tagged with its trial number."""
+    return [Observation.from_dict(rec, run=t.number) for t in completed(study)
+            for rec in t.user_attrs.get("checkpoints", [])]

@@ -18,9 +18,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from t2.flows.steps import StudyPaths
 from t2.infra.config import ConfigError
-
-LOCK_NAME = "driver.lock"
 
 
 def _holder(path: Path) -> dict:
@@ -32,7 +31,7 @@ def _holder(path: Path) -> dict:
 
 @contextmanager
 def study_lock(root: str | os.PathLike, log=print):
-    path = Path(root) / LOCK_NAME
+    path = StudyPaths(root).lock
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:

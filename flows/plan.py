@@ -1,15 +1,17 @@
 """Pure planning: size rungs, the seed design, the grid schedule, candidates and their FLOPs.
 
-    python -c "from t2.flows.plan import *; from t2.flows.study import load_study; \
+    python -c "from t2.flows.plan import *; from t2.flows.config import load_study; \
                print(seed_design(load_study('examples/tiny.yaml')))"
 
 Nothing here touches disk. A ``RunRequest`` is one training run at fixed N that emits one
 checkpoint per D in ``Ds`` (warmup-stable-decay: the stable trunk is branched and decayed at each
 D). ``base_D`` > 0 means the run continues an earlier run at the same N whose trunk reached
-``base_D``: a D beyond it extends the trunk, a D below it is one more decay branch off the kept
-trunk, so the run pays only for the new tokens.
+``base_D`` (its longest D): it extends the trunk to a larger D, so it pays only for the new
+tokens. The trainer keeps only the trunk state before a run's last decay, so a lower D at that
+size is a new run.
 
-Cost in training FLOPs (6·N per token, REFERENCE §2) with decay fraction f:
+Cost in training FLOPs (6·N per token; Kaplan et al. 2020, arXiv 2001.08361) with decay
+fraction f:
     trunk to the largest D (> base_D):   D_max − (1 − f)·base_D   tokens
     each other decay branch:             f·D_i                    tokens
 """
@@ -20,13 +22,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from t2.flows.study import StudyConfig
+from t2.flows.config import StudyConfig
 
 # Two D values closer than this (relative) are one checkpoint.
 _SAME_D = 0.02
-# ``allow_extend`` value of an executor that can continue a trunk only beyond its longest D:
-# real training keeps just the trunk state before a run's last decay (t2.models.extend).
-EXTEND_BEYOND = "beyond"
 
 
 @dataclass(frozen=True)
@@ -116,8 +115,9 @@ def seed_design(cfg: StudyConfig) -> list[RunRequest]:
     """Each seed ratio at the ``seed_budgets`` cheapest compute levels where it fits the size
     range, snapped to rungs, one run per N emitting several D.
 
-    Points on one tokens/param ray leave alpha and beta unidentifiable (REFERENCE §8.5), so the
-    seed spans several levels and ratios deep into the overtrained region.
+    Points on one tokens/param ray leave alpha and beta unidentifiable (Besiroglu et al. 2024,
+    arXiv 2404.10102), so the seed spans several levels and ratios deep into the overtrained
+    region.
     """
     rungs = size_rungs(cfg)
     levels = sorted(cfg.budget.compute)
@@ -145,14 +145,11 @@ def grid_schedule(cfg: StudyConfig) -> list[RunRequest]:
     return out
 
 
-def candidates(cfg: StudyConfig, runs: list[tuple[int, float, float]], *,
-               allow_extend: bool | str = True) -> list[RunRequest]:
+def candidates(cfg: StudyConfig, runs: list[tuple[int, float, float]]) -> list[RunRequest]:
     """Every (rung, D) the selector may pick, each as the cheapest way to get it.
 
-    ``runs`` holds (trial number, N, longest D) of finished runs. With ``allow_extend`` a
-    candidate at the N of such a run continues its trunk: beyond the longest D it extends it,
-    below it it is one more decay branch; otherwise (or without ``allow_extend``) it is new.
-    ``allow_extend=EXTEND_BEYOND`` continues only beyond the longest D (a lower D is new).
+    ``runs`` holds (trial number, N, longest D) of finished runs. A candidate beyond the longest
+    D of a run at its N extends that run's trunk; any other candidate is a new run.
     """
     longest: dict[float, tuple[int, float]] = {}
     for number, N, D in runs:
@@ -167,15 +164,11 @@ def candidates(cfg: StudyConfig, runs: list[tuple[int, float, float]], *,
             D = float(r * N)
             if base is not None and abs(D / base[1] - 1) < _SAME_D:
                 continue  # already have it
-            if base is not None and _continues(allow_extend, D, base[1]):
+            if base is not None and D > base[1]:
                 out.append(RunRequest(N=N, Ds=(D,), base_D=base[1], extends=base[0]))
             else:
                 out.append(RunRequest(N=N, Ds=(D,)))
     return [c for c in out if (c.N, c.D) not in have]
-
-
-def _continues(allow_extend: bool | str, D: float, base_D: float) -> bool:
-    return D > base_D if allow_extend == EXTEND_BEYOND else bool(allow_extend)
 
 
 def plan_summary(cfg: StudyConfig, reqs: list[RunRequest]) -> list[dict]:

@@ -4,10 +4,11 @@
 
 Reads only the ledger (finished runs' checkpoint records) and round files; writes
 ``report.md``, ``report.json`` and PNG plots into ``{root}/report`` and marks it done last. The
-forecast's intervals come from ``t2.fitting.bootstrap.bootstrap_fit`` (refits over resampled
-runs). The extrapolation check fits on runs near the Chinchilla ratio and predicts the
-overtrained ones (REFERENCE §3, the paper's 2.8% check); the last table shows how the optimal
-tokens per parameter grows with the inference budget C_inf.
+forecast is the last round's (``t2.flows.rounds``: the same law, bootstrap and intervals the
+study logged and ``t2 status`` shows); only a study without a round on all its data is fitted
+again, the same way. The extrapolation check fits on runs near the Chinchilla ratio and predicts
+the overtrained ones (the T² paper's check: 2.8% for Approach 1; Roberts et al. 2026, arXiv
+2604.01411); the last table shows how the optimal tokens per parameter grows with C_inf.
 """
 
 from __future__ import annotations
@@ -16,70 +17,62 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from t2.fitting.bootstrap import bootstrap_fit
 from t2.fitting.checks import FitError
 from t2.fitting.extrapolation import extrapolation_check
 from t2.fitting.fit import fit_chinchilla, fit_t2_loss
+from t2.fitting.forecast import Forecast, forecast
 from t2.fitting.optimal import optimal_allocation, optimal_pooled
 from t2.flows import ledger
-from t2.flows.forecast import _arrays
+from t2.flows.config import StudyConfig, load_study
+from t2.flows.records import RoundRecord
 from t2.flows.report_plots import plot_all
-from t2.flows.steps import read_study_state, report_dir, rounds_dir
-from t2.flows.study import StudyConfig, load_study
+from t2.flows.rounds import boot_of, fit_arrays, fit_round
+from t2.flows.steps import StudyPaths
 from t2.infra.storage import atomic_write, mark_done, read_json, write_json
 
 # Runs at most this many tokens/param count as "near Chinchilla" in the extrapolation check.
 NEAR_CHINCHILLA = 60.0
 
 
-def _fit_arrays(obs: list[dict]) -> tuple[dict, dict]:
-    N, D, V, (tN, tD, tk, tL) = _arrays(obs)
-    runs = np.array([o["run"] for o in obs])
-    trows = np.repeat(runs, [len(o.get("loss_k", {})) for o in obs])
-    return ({"N": N, "D": D, "L": V, "run": runs},
-            {"N": tN, "D": tD, "k": tk, "L": tL, "run": trows})
+def read_rounds(paths: StudyPaths) -> list[RoundRecord]:
+    return [RoundRecord.from_dict(read_json(p)) for p in sorted(paths.rounds.glob("round-*.json"))]
 
 
-def _boot(fit_fn, arrays: dict, num: int, seed: int):
-    data = {k: v for k, v in arrays.items() if k != "run"}
-    return bootstrap_fit(fit_fn, data, arrays["run"], num_samples=num, seed=seed, workers=1)
+def final_fit(cfg: StudyConfig, obs, rounds: list[RoundRecord]):
+    """(kind, Bootstrap) of the forecast law on all observations: the last round's when it saw
+    them all (it always does once a study has run), else fitted now as a round would be."""
+    last = rounds[-1] if rounds else None
+    if last is not None and last.fitted and last.num_checkpoints == len(obs) and last.samples:
+        return last.kind, boot_of(last)
+    fit = fit_round(obs, [(t.c_train, t.c_inf) for t in cfg.budget.targets],
+                    num_bootstrap=cfg.select.num_bootstrap,
+                    seed=cfg.select.seed + len({o.run for o in obs}))
+    if fit is None:
+        raise FitError(f"{len(obs)} checkpoints of {len({o.N for o in obs})} sizes are too few")
+    return fit.kind, fit.boot
 
 
-def _usable(boot):
-    """The bootstrap without replicates whose exponents admit no optimum (alpha or beta <= 0)."""
-    from dataclasses import replace
-
-    def ok(law):
-        return law.alpha > 0 and law.beta > 0
-
-    if not ok(boot.law):
-        raise ValueError(f"the fitted law has alpha={boot.law.alpha:.3g}, "
-                         f"beta={boot.law.beta:.3g}: no compute-optimal allocation")
-    laws = [lw for lw in boot.laws if ok(lw)]
-    return replace(boot, laws=laws, num_failed=boot.num_failed + len(boot.laws) - len(laws))
-
-
-def forecast_rows(cfg: StudyConfig, t2_boot, chin_law, q: float) -> list[dict]:
+def forecast_rows(cfg: StudyConfig, law, fc: Forecast, chin_law, q: float) -> list[dict]:
     """One row per target: the T² optimum with intervals, and the Chinchilla-sized choice."""
     rows = []
-    for t in cfg.budget.targets:
-        a = optimal_allocation(t2_boot.law, t.c_train, t.c_inf)
-        row = {"c_train": t.c_train, "c_inf": t.c_inf, "N": a.N, "D": a.D, "k": a.k,
-               "tokens_per_param": a.tokens_per_param, "pass_at_k": a.pass_at_k}
-        for name in ("N", "D", "k", "tokens_per_param"):
-            lo, hi = t2_boot.interval(
-                lambda law, name=name, t=t: getattr(optimal_allocation(law, t.c_train, t.c_inf),
-                                                    name), q)
-            row[f"{name}_lo"], row[f"{name}_hi"] = lo, hi
+    iv = np.exp(fc.interval(q))
+    tpp, tpp_iv = fc.tokens_per_param(q)
+    for t, target in enumerate(cfg.budget.targets):
+        N, D, k = np.exp(fc.point[t])
+        row = {"c_train": target.c_train, "c_inf": target.c_inf, "N": N, "D": D, "k": k,
+               "tokens_per_param": tpp[t], "pass_at_k": float(law.pass_at_k(N, D, k))}
+        for j, name in enumerate(("N", "D", "k")):
+            row[f"{name}_lo"], row[f"{name}_hi"] = iv[t, j]
+        row["tokens_per_param_lo"], row["tokens_per_param_hi"] = tpp_iv[t]
         if chin_law.alpha <= 0 or chin_law.beta <= 0:
             rows.append({**row, **dict.fromkeys(
                 ("chin_N", "chin_D", "chin_k", "chin_tokens_per_param", "chin_pass_at_k"),
                 float("nan"))})
             continue
-        Nc = float(min(chin_law.N_opt(t.c_train), t.c_inf / 2))
-        Dc, kc = t.c_train / (6 * Nc), t.c_inf / (2 * Nc)
+        Nc = float(min(chin_law.N_opt(target.c_train), target.c_inf / 2))
+        Dc, kc = target.c_train / (6 * Nc), target.c_inf / (2 * Nc)
         row.update(chin_N=Nc, chin_D=Dc, chin_k=kc, chin_tokens_per_param=Dc / Nc,
-                   chin_pass_at_k=float(np.exp(-t2_boot.law.predict(Nc, Dc, kc))))
+                   chin_pass_at_k=float(law.pass_at_k(Nc, Dc, kc)))
         rows.append(row)
     return rows
 
@@ -132,6 +125,8 @@ def _markdown(cfg, state, rows, extra, ratios, pooled, q) -> str:
     def iv(r, name, fmt=".3g"):
         nonlocal flagged
         lo, hi, v = r[f"{name}_lo"], r[f"{name}_hi"], r[name]
+        if np.isnan(lo) or np.isnan(hi):  # the bootstrap could not refit: too few runs
+            return f"{v:{fmt}} [no interval]"
         mark = "" if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9) else "†"
         flagged = flagged or bool(mark)
         return f"{v:{fmt}} [{lo:{fmt}}, {hi:{fmt}}]{mark}"
@@ -169,49 +164,53 @@ def _markdown(cfg, state, rows, extra, ratios, pooled, q) -> str:
 
 def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
                  true_law=None) -> Path:
-    """Fit, forecast, check and plot; returns the report directory."""
-    root, out = Path(root), report_dir(root)
-    study = ledger.open_ledger(cfg, root)
+    """Forecast, check and plot; returns the report directory."""
+    paths = StudyPaths(root)
+    out = paths.report
+    study = ledger.open_ledger(cfg, paths.root)
     obs = ledger.observations(study)
-    obs_arrays, t2_arrays = _fit_arrays(obs)
-    q, num, seed = cfg.select.interval, cfg.select.num_bootstrap, cfg.select.seed
+    rounds = read_rounds(paths)
+    q = cfg.select.interval
+    targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
+    obs_arrays, t2_arrays = fit_arrays(obs, "chinchilla")[0], fit_arrays(obs, "t2")[0]
     try:
-        t2_boot = _boot(fit_t2_loss, t2_arrays, num, seed)
+        kind, boot = final_fit(cfg, obs, rounds)
+        if kind != "t2":
+            raise ValueError("no task losses at two or more k: there is no T² law to forecast "
+                             "with (eval.ks)")
+        law = boot.law
+        optimal_allocation(law, *targets[0])  # ValueError: no optimum (an exponent <= 0)
+        fc = forecast(law, boot.laws, targets)
         chin = fit_chinchilla(obs_arrays["N"], obs_arrays["D"], obs_arrays["L"])
+        rows = forecast_rows(cfg, law, fc, chin, q)
+        ratios = ratio_vs_inference(cfg, law)
     except (FitError, ValueError) as err:  # too few or degenerate runs: say so, plot nothing
-        return _write_unfitted(out, cfg, root, study, obs, err, quiet)
-    try:
-        t2_boot = _usable(t2_boot)
-        rows = forecast_rows(cfg, t2_boot, chin, q)
-        ratios = ratio_vs_inference(cfg, t2_boot.law)
-    except ValueError as err:  # e.g. a fitted exponent <= 0: no optimum to report
-        return _write_unfitted(out, cfg, root, study, obs, err, quiet)
+        return _write_unfitted(out, cfg, paths, study, obs, err, quiet)
     extra = extrapolation(obs_arrays, t2_arrays)
     dep = cfg.budget.deployment
     pooled = None
     if dep is not None:
-        a = optimal_pooled(t2_boot.law, dep.c_total, dep.tokens_per_sample, dep.queries)
+        a = optimal_pooled(law, dep.c_total, dep.tokens_per_sample, dep.queries)
         pooled = {"c_total": dep.c_total, "N": a.N, "D": a.D, "k": a.k,
                   "train_fraction": a.train_fraction}
-    state = {**read_study_state(root), "num_runs": len(ledger.completed(study)),
+    state = {**paths.read_state(), "num_runs": len(ledger.completed(study)),
              "num_checkpoints": len(obs), "flops": ledger.flops_spent(study)}
-    rounds = [read_json(p) for p in sorted(rounds_dir(root).glob("round-*.json"))]
-    plots = plot_all(out, obs, t2_boot.law, chin, ratios, rounds, cfg, true_law=true_law)
+    plots = plot_all(out, obs, law, chin, ratios, rounds, cfg, true_law=true_law)
     write_json(out / "report.json", {
-        "t2_law": t2_boot.law.to_dict(), "chinchilla_law": chin.to_dict(),
-        "t2_intervals": t2_boot.intervals(q), "forecast": rows, "extrapolation": extra,
-        "ratio_vs_c_inf": ratios, "deployment": pooled, "state": state,
+        "t2_law": law.to_dict(), "chinchilla_law": chin.to_dict(),
+        "t2_intervals": boot.intervals(q), "num_bootstrap": len(boot.laws), "forecast": rows,
+        "extrapolation": extra, "ratio_vs_c_inf": ratios, "deployment": pooled, "state": state,
         "true_law": true_law.to_dict() if true_law is not None else None})
     text = _markdown(cfg, state, rows, extra, ratios, pooled, q)
     atomic_write(out / "report.md", text)
     mark_done(out, {"num_runs": state["num_runs"]})
-    _log_artifacts(cfg, root, [out / "report.md", out / "report.json", *plots])
+    _log_artifacts(cfg, paths, [out / "report.md", out / "report.json", *plots])
     if not quiet:
         print(text)
     return out
 
 
-def _write_unfitted(out: Path, cfg, root: Path, study, obs, err, quiet: bool) -> Path:
+def _write_unfitted(out: Path, cfg, paths: StudyPaths, study, obs, err, quiet: bool) -> Path:
     text = (f"# T² study `{cfg.name}`\n\n{len(ledger.completed(study))} runs, {len(obs)} "
             f"checkpoints, {ledger.flops_spent(study):.3g} training FLOPs.\n\n"
             f"No forecast: the laws could not be fitted ({err}).\n")
@@ -223,18 +222,19 @@ def _write_unfitted(out: Path, cfg, root: Path, study, obs, err, quiet: bool) ->
     return out
 
 
-def _log_artifacts(cfg: StudyConfig, root: Path, paths: list[Path]) -> None:
-    run_id = read_study_state(root).get("mlflow_run_id")
+def _log_artifacts(cfg: StudyConfig, paths: StudyPaths, files: list[Path]) -> None:
+    state = paths.read_state()
+    run_id = state.get("mlflow_run_id")
     if not cfg.tracking.enabled or run_id is None:
         return
     from t2.flows.tracking import StudyTracking
 
-    tr = StudyTracking(cfg, root, read_study_state(root).get("strategy", ""), run_id=run_id)
-    for p in paths:
+    tr = StudyTracking(cfg, paths.root, state.get("strategy", ""), run_id=run_id)
+    for p in files:
         tr.log_artifact(p)
     tr.finish()
 
 
 if __name__ == "__main__":
-    root = Path(sys.argv[1])
-    write_report(load_study(root / "study.yaml"), root, quiet=False)
+    paths = StudyPaths(sys.argv[1])
+    write_report(load_study(paths.config), paths.root, quiet=False)

@@ -22,23 +22,23 @@ from t2.infra.storage import atomic_write
 
 def plot_history(out: Path, rounds: list[dict], cfg, true_law=None) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    fitted = [r for r in rounds if r.get("forecast")]
+    fitted = [r for r in rounds if r.fitted]
     for t, target in enumerate(cfg.budget.targets):
-        x = np.array([r["flops"] for r in fitted])
-        y = np.array([r["forecast"][t][0] for r in fitted])
-        lo = np.array([r["interval"][t][0][0] for r in fitted])
-        hi = np.array([r["interval"][t][0][1] for r in fitted])
+        x = np.array([r.flops for r in fitted])
+        y = np.array([r.forecast[t][0] for r in fitted])
+        lo = np.array([r.interval[t][0][0] for r in fitted])
+        hi = np.array([r.interval[t][0][1] for r in fitted])
         label = f"C_train={target.c_train:.2g}, C_inf={target.c_inf:.2g}"
         line, = ax.plot(x, y, "o-", ms=3, label=label)
         ax.fill_between(x, lo, hi, color=line.get_color(), alpha=0.2)
-        if true_law is not None and fitted and "N_error" in fitted[-1]:
-            true_N = y[-1] / (1 + fitted[-1]["N_error"][t])
+        if true_law is not None and fitted and fitted[-1].N_error is not None:
+            true_N = y[-1] / (1 + fitted[-1].N_error[t])
             ax.axhline(true_N, color=line.get_color(), ls=":", lw=1)
     if not fitted:  # no round had enough checkpoints for a fit: no data, no log axis
         ax.set(xlabel="training FLOPs spent", ylabel="forecast N*",
                title=f"study {cfg.name}: no round could be fitted yet")
     else:
-        spent = [r["flops"] for r in fitted if r["flops"] > 0]
+        spent = [r.flops for r in fitted if r.flops > 0]
         narrow = bool(spent) and max(spent) < 3 * min(spent)  # later rounds only topped up the seed
         ax.set(xscale="linear" if narrow else "log", yscale="log", xlabel="training FLOPs spent",
                ylabel="forecast N*", title=f"study {cfg.name}: forecast per round")
@@ -59,14 +59,13 @@ def plot_history(out: Path, rounds: list[dict], cfg, true_law=None) -> Path:
     return path
 
 
-def plot_all(out: Path, obs: list[dict], law, chin, ratios, rounds, cfg, true_law=None):
+def plot_all(out: Path, obs, law, chin, ratios, rounds, cfg, true_law=None):
     out.mkdir(parents=True, exist_ok=True)
-    N = np.array([o["N"] for o in obs])
-    D = np.array([o["D"] for o in obs])
-    V = np.array([o["val_loss"] for o in obs])
+    N = np.array([o.N for o in obs])
+    D = np.array([o.D for o in obs])
+    V = np.array([o.val_loss for o in obs])
     paths = [plot_history(out, rounds, cfg, true_law)]
-    pk = [(o["N"], o["D"], int(k), float(np.exp(-L))) for o in obs
-          for k, L in o.get("loss_k", {}).items()]
+    pk = [(o.N, o.D, int(k), float(np.exp(-L))) for o in obs for k, L in o.loss_k.items()]
     if pk:
         a = np.array(pk)
         paths.append(plots.plot_pass_at_k(law, a[:, 0], a[:, 1], a[:, 2], a[:, 3],

@@ -10,7 +10,7 @@ grid; beyond an existing run's longest D it is an extension that pays only the e
 the acquisition is the expected reduction of the forecast's variance — the spread of log N*
 (equivalently log D*, log k*) at the study's target budgets — from observing the candidate,
 divided by its training FLOPs. The reduction comes from the Fisher information of the law at
-each bootstrap replicate of the current fit, averaged over the ensemble (``t2.flows.design_info``:
+each bootstrap replicate of the current fit, averaged over the ensemble (``t2.fitting.design``:
 a Bayesian c-optimal design). Runs proposed but not yet observed count with their information
 first, so a batch does not pick the same point twice.
 """
@@ -25,10 +25,10 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.samplers import BaseSampler
 from optuna.trial import TrialState
-from t2.flows.design_info import variance_reduction
-from t2.flows.forecast import FitState
+from t2.fitting.design import variance_reduction
+from t2.flows.config import StudyConfig
 from t2.flows.plan import RunRequest, candidates, run_flops
-from t2.flows.study import StudyConfig
+from t2.flows.rounds import RoundFit
 
 PARAMS = ("log10_N", "log10_D")
 
@@ -90,13 +90,12 @@ class _CandidateSampler(BaseSampler):
     def __init__(self, cfg: StudyConfig, seed: int = 0):
         self.cfg = cfg
         self.rng = np.random.default_rng(seed)
-        self.state: FitState | None = None
+        self.state: RoundFit | None = None
         self.remaining = math.inf
-        self.allow_extend = True  # the executor's can_extend: True, EXTEND_BEYOND or False
         self._cache: tuple | None = None
         self.trunk_of: dict[int, int] = {}
 
-    def update(self, state: FitState | None, remaining: float) -> None:
+    def update(self, state: RoundFit | None, remaining: float) -> None:
         self.state, self.remaining, self._cache = state, remaining, None
 
     def _affordable(self, study: optuna.Study) -> tuple[list[RunRequest], list, list]:
@@ -110,7 +109,7 @@ class _CandidateSampler(BaseSampler):
         budget = self.remaining - pending_cost
         done = [(n, N, max(Ds)) for n, N, Ds in finished]
         have = {(N, D) for _, N, Ds in finished + pending for D in Ds}
-        cands = [c for c in candidates(self.cfg, done, allow_extend=self.allow_extend)
+        cands = [c for c in candidates(self.cfg, done)
                  if c.N not in busy and (c.N, c.D) not in have and run_flops(c, f) <= budget]
         return cands, finished, pending
 
@@ -157,10 +156,10 @@ class ForecastUncertaintySampler(_CandidateSampler):
         return cands[int(np.argmax(scores))]
 
 
-def acquisition(state: FitState, cands: list[RunRequest], finished: list, pending: list,
+def acquisition(state: RoundFit, cands: list[RunRequest], finished: list, pending: list,
                 cfg: StudyConfig, trunk_of: dict[int, int] | None = None) -> np.ndarray:
     """Expected fraction of the forecast variance each candidate removes, per training FLOP
-    (``t2.flows.design_info``; averaged over the bootstrap ensemble of ``state``). ``trunk_of``
+    (``t2.fitting.design``; averaged over the bootstrap ensemble of ``state``). ``trunk_of``
     maps a trial to the run whose trunk (and seed noise) it shares."""
     trunk_of = trunk_of or {}
     observed = [(trunk_of.get(n, n), N, D) for n, N, Ds in finished + pending for D in Ds]

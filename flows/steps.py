@@ -1,12 +1,21 @@
-"""Steps: the only maker of paths under a study root.
+"""Steps and the layout of a study root: every path under a root is named here.
 
-    step = Step("train", "n2e5", {"N": 2e5, "D": [4e6]}, deps=())
-    out = run_step(step, root, body)     # body(tmp_dir) writes; _SUCCESS last; rerun = no-op
+    paths = StudyPaths(root)
+    step = Step("train", "N2e5", {"N": 2e5, "Ds": [4e6]})
+    out = run_step(step, paths, body)    # body(out_dir) writes; _SUCCESS last; rerun = no-op
 
 A step's directory is ``{root}/{stage}/{name}-{hash8}`` where ``hash8`` covers its config and the
 paths of its upstream steps, so a changed config or input gets a new directory and a finished one
 is never rewritten. A directory without ``_SUCCESS`` is in progress (or was killed) and nothing
 downstream reads it; rerunning the step resumes or redoes it inside the same directory.
+
+A study root::
+
+    study.yaml  study.json  driver.lock  optuna.journal
+    train/N…-hash/   eval/N…-D…-hash/   (steps: step.json, results, _SUCCESS)
+    runs/N…-hash/    the trainer's own directory of each training step (checkpoints, weights)
+    cache/           the tokenized corpus every run shares
+    rounds/round-NNNN.json   report/   mlflow/
 """
 
 from __future__ import annotations
@@ -21,12 +30,6 @@ from t2.infra.storage import hash8, is_done, mark_done, read_json, write_json
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 
-STUDY_FILE = "study.json"
-JOURNAL_FILE = "optuna.journal"
-ROUNDS_DIR = "rounds"
-REPORT_DIR = "report"
-MLFLOW_DIR = "mlflow"
-
 
 @dataclass(frozen=True)
 class Step:
@@ -39,23 +42,101 @@ class Step:
 
     def __post_init__(self):
         if not _NAME.match(self.stage) or not _NAME.match(self.name):
-            raise ValueError(f"step stage/name must match {_NAME.pattern}: {self.stage}/{self.name}")
+            raise ValueError(f"step stage/name must match {_NAME.pattern}: "
+                             f"{self.stage}/{self.name}")
 
     @property
     def hash8(self) -> str:
         return hash8(self.stage, self.config, sorted(self.deps))
 
-    def output_dir(self, root: str | Path) -> Path:
-        return Path(root) / self.stage / f"{self.name}-{self.hash8}"
+    @property
+    def dirname(self) -> str:
+        return f"{self.name}-{self.hash8}"
 
     def manifest(self) -> dict[str, Any]:
         return {"stage": self.stage, "name": self.name, "hash8": self.hash8,
                 "config": self.config, "deps": list(self.deps)}
 
 
-def run_step(step: Step, root: str | Path, body: Callable[[Path], None]) -> Path:
+@dataclass(frozen=True)
+class StudyPaths:
+    """Where each file of a study lives under its root."""
+
+    root: Path
+
+    def __init__(self, root: str | Path):
+        object.__setattr__(self, "root", Path(root))
+
+    def step(self, step: Step) -> Path:
+        return self.root / step.stage / step.dirname
+
+    def trainer(self, step_dir: str | Path) -> Path:
+        """Where the trainer of a training step keeps its run (checkpoints, weights, metrics):
+        ``{root}/runs/{name}-{hash8}``, beside the step, so the step's done-marker does not
+        checksum gigabytes of checkpoints; the trainer writes its own ``_SUCCESS`` there."""
+        return Path(step_dir).parents[1] / "runs" / Path(step_dir).name
+
+    def step_dirs(self) -> list[Path]:
+        """Every step and trainer directory under the root (train/*, eval/*, runs/*, …)."""
+        return sorted(p for p in self.root.glob("*/*") if p.is_dir()
+                      and p.parent.name not in ("rounds", "report", "mlflow", "cache"))
+
+    @property
+    def config(self) -> Path:
+        return self.root / "study.yaml"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "study.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "driver.lock"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "optuna.journal"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def rounds(self) -> Path:
+        return self.root / "rounds"
+
+    def round(self, num_runs: int) -> Path:
+        return self.rounds / f"round-{num_runs:04d}.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def mlflow(self) -> Path:
+        return self.root / "mlflow"
+
+    @property
+    def mlflow_uri(self) -> str:
+        """The default tracking store of a study: a sqlite file inside its root."""
+        return f"sqlite:///{(self.mlflow / 'mlflow.db').resolve()}"
+
+    def read_state(self) -> dict[str, Any]:
+        return read_json(self.state) if self.state.exists() else {}
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        write_json(self.state, state)
+
+
+def study_root(cfg, override: str | Path | None = None, suffix: str = "") -> Path:
+    """A study's root: ``--root``, else the study file's ``root``, else ``runs/<name><suffix>``
+    (a simulation of a study lives beside it in ``runs/<name>-sim``)."""
+    return Path(override or cfg.root or Path("runs") / f"{cfg.name}{suffix}")
+
+
+def run_step(step: Step, paths: StudyPaths, body: Callable[[Path], None]) -> Path:
     """Run ``body(out_dir)`` unless the step is done; mark it done last. Returns the directory."""
-    out = step.output_dir(root)
+    out = paths.step(step)
     if is_done(out):
         return out
     out.mkdir(parents=True, exist_ok=True)
@@ -63,49 +144,3 @@ def run_step(step: Step, root: str | Path, body: Callable[[Path], None]) -> Path
     body(out)
     mark_done(out, step.manifest())
     return out
-
-
-def trainer_dir(step_dir: str | Path) -> Path:
-    """Where the trainer of a training step keeps its run (checkpoints, weights, metrics):
-    ``{root}/runs/{name}-{hash8}``, beside the step, so the step's done-marker does not
-    checksum gigabytes of checkpoints; the trainer writes its own ``_SUCCESS`` there."""
-    step_dir = Path(step_dir)
-    return step_dir.parents[1] / "runs" / step_dir.name
-
-
-def study_file(root: str | Path) -> Path:
-    return Path(root) / STUDY_FILE
-
-
-def journal_path(root: str | Path) -> Path:
-    return Path(root) / JOURNAL_FILE
-
-
-def rounds_dir(root: str | Path) -> Path:
-    return Path(root) / ROUNDS_DIR
-
-
-def round_path(root: str | Path, index: int) -> Path:
-    return rounds_dir(root) / f"round-{index:04d}.json"
-
-
-def report_dir(root: str | Path) -> Path:
-    return Path(root) / REPORT_DIR
-
-
-def mlflow_dir(root: str | Path) -> Path:
-    return Path(root) / MLFLOW_DIR
-
-
-def mlflow_uri(root: str | Path) -> str:
-    """The default tracking store of a study: a sqlite file inside its root."""
-    return f"sqlite:///{(mlflow_dir(root) / 'mlflow.db').resolve()}"
-
-
-def read_study_state(root: str | Path) -> dict[str, Any]:
-    path = study_file(root)
-    return read_json(path) if path.exists() else {}
-
-
-def write_study_state(root: str | Path, state: dict[str, Any]) -> None:
-    write_json(study_file(root), state)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from t2.flows.steps import mlflow_dir, mlflow_uri, read_study_state, write_study_state
-from t2.flows.study import StudyConfig
+from t2.flows.config import StudyConfig
+from t2.flows.records import RoundRecord
+from t2.flows.steps import StudyPaths
 from t2.infra.config import dump_config
 from t2.infra.storage import read_json, write_json
 from t2.infra.tracking import NullTracker, flatten, open_tracker, send_outboxes
@@ -32,19 +33,19 @@ CHILD_FILE = "tracking.json"
 class StudyTracking:
     def __init__(self, cfg: StudyConfig, root: str | Path, strategy: str, *,
                  run_id: str | None = None):
-        self.cfg, self.root = cfg, Path(root)
+        self.cfg, self.paths = cfg, StudyPaths(root)
         self.enabled = cfg.tracking.enabled
-        self.uri = cfg.tracking.uri or mlflow_uri(root)
+        self.uri = cfg.tracking.uri or self.paths.mlflow_uri
         if self.enabled and cfg.tracking.uri is None:
-            mlflow_dir(root).mkdir(parents=True, exist_ok=True)
+            self.paths.mlflow.mkdir(parents=True, exist_ok=True)
         if self.enabled:
             send_outboxes(self.uri, cfg.tracking.experiment, outbox_dirs(root), skip_if_down=True)
-        self.parent = self._open(mlflow_dir(root), cfg.name, run_id=run_id,
+        self.parent = self._open(self.paths.mlflow, cfg.name, run_id=run_id,
                                  tags={"t2.study": cfg.name, "t2.strategy": strategy})
         if run_id is None and self.enabled:
             self.parent.log_params({**flatten(cfg.model_dump(mode="json")),
                                     "strategy": strategy})
-            snapshot = self.root / "study.yaml"
+            snapshot = self.paths.config
             if not snapshot.exists():
                 snapshot.write_text(dump_config(cfg))
             self.parent.log_artifact(snapshot)
@@ -71,13 +72,13 @@ class StudyTracking:
             tr.log_params(params)
         return tr
 
-    def log_round(self, rec: dict, step: int) -> None:
-        metrics = {"flops_spent": rec["flops"], "num_runs": rec["num_runs"]}
-        for t, row in enumerate(rec.get("forecast", [])):
+    def log_round(self, rec: RoundRecord, step: int) -> None:
+        metrics = {"flops_spent": rec.flops, "num_runs": rec.num_runs}
+        for t, row in enumerate(rec.forecast or []):
             for name, value in zip(("N_opt", "D_opt", "k_opt"), row):
                 if not math.isnan(value):
                     metrics[f"target{t}.{name}"] = value
-            for name, (lo, hi) in zip(("N_opt", "D_opt", "k_opt"), rec["interval"][t]):
+            for name, (lo, hi) in zip(("N_opt", "D_opt", "k_opt"), rec.interval[t]):
                 if not math.isnan(lo):
                     metrics[f"target{t}.{name}_lo"], metrics[f"target{t}.{name}_hi"] = lo, hi
         self.parent.log_metrics(metrics, step=step)
@@ -88,13 +89,13 @@ class StudyTracking:
     def finish(self) -> None:
         self.parent.finish()
         if self.enabled:  # the server may be back by now: send what the study kept
-            send_pending(self.cfg, self.root, skip_if_down=True)
+            send_pending(self.cfg, self.paths.root, skip_if_down=True)
 
 
 def outbox_dirs(root: str | Path) -> list[Path]:
     """Run directories of a study that hold an outbox, the parent's (``{root}/mlflow``) first."""
-    root = Path(root)
-    return [mlflow_dir(root), *sorted(p.parent for p in root.glob(f"*/*/{OUTBOX}"))]
+    paths = StudyPaths(root)
+    return [paths.mlflow, *(d for d in paths.step_dirs() if (d / OUTBOX).exists())]
 
 
 def send_pending(cfg: StudyConfig, root: str | Path, *, skip_if_down: bool = False) -> bool:
@@ -102,10 +103,11 @@ def send_pending(cfg: StudyConfig, root: str | Path, *, skip_if_down: bool = Fal
     the server id of a parent run created offline into ``study.json``."""
     if not cfg.tracking.enabled:
         return True
-    done = send_outboxes(cfg.tracking.uri or mlflow_uri(root), cfg.tracking.experiment,
+    paths = StudyPaths(root)
+    done = send_outboxes(cfg.tracking.uri or paths.mlflow_uri, cfg.tracking.experiment,
                          outbox_dirs(root), skip_if_down=skip_if_down)
-    state = read_study_state(root)
+    state = paths.read_state()
     local = state.get("mlflow_run_id")
     if is_local(local) and resolved(local):
-        write_study_state(root, {**state, "mlflow_run_id": resolved(local)})
+        paths.write_state({**state, "mlflow_run_id": resolved(local)})
     return done

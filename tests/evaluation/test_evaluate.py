@@ -67,7 +67,7 @@ def test_evaluate_writes_table_summary_and_mlflow_run_and_a_rerun_is_a_no_op(
 
 @pytest.mark.slow
 def test_t2_evaluate_prints_a_pass_at_k_table(tiny_checkpoint, tmp_path, capsys):
-    from t2.flows.cli import main
+    from t2.flows.cli.main import main
 
     code = main(["evaluate", str(tiny_checkpoint), "--tasks", "arithmetic", "--n", "2",
                  "--num-problems", "3", "--out", str(tmp_path / "e"), "--no-tracking"])
@@ -83,7 +83,7 @@ def test_t2_evaluate_prints_a_pass_at_k_table(tiny_checkpoint, tmp_path, capsys)
 ])
 def test_t2_evaluate_rejects_bad_input_with_one_line_and_exit_2(tiny_checkpoint, capsys,
                                                                  argv, match):
-    from t2.flows.cli import main
+    from t2.flows.cli.main import main
 
     assert main(["evaluate", str(tiny_checkpoint), *argv]) == 2
     err = capsys.readouterr().err
@@ -91,7 +91,7 @@ def test_t2_evaluate_rejects_bad_input_with_one_line_and_exit_2(tiny_checkpoint,
 
 
 def test_t2_evaluate_rejects_a_directory_without_a_checkpoint(tmp_path, capsys):
-    from t2.flows.cli import main
+    from t2.flows.cli.main import main
 
     assert main(["evaluate", str(tmp_path), "--tasks", "arithmetic"]) == 2
     assert "config.json" in capsys.readouterr().err

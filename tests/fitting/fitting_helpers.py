@@ -17,9 +17,6 @@ def design(num_k: int = 1):
 
 def load_epoch(drop_highest: int = 5):
     """Besiroglu et al.'s 245 points: tokens = FLOP / 6N, the 5 highest losses dropped."""
-    from t2.fitting.table import read_results
+    from t2.fitting.table import read_chinchilla_points
 
-    cols = read_results(EPOCH_CSV, {"N": "Model Size", "C": "Training FLOP", "L": "loss"})
-    keep = np.argsort(cols["L"], kind="stable")[: len(cols["L"]) - drop_highest]
-    N, C, L = cols["N"][keep], cols["C"][keep], cols["L"][keep]
-    return N, C / (6 * N), L
+    return read_chinchilla_points(EPOCH_CSV, drop_highest)

@@ -1,11 +1,13 @@
 """Reproduce Besiroglu et al. (2024) on Epoch AI's reconstruction of Chinchilla's Figure 4 data."""
 
+import pytest
 from fitting_helpers import load_epoch
 from t2.fitting import fit_chinchilla
 
 EPOCH = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3658}
 TOLERANCE = {"E": 0.01, "A": 0.05, "B": 0.10, "alpha": 0.02, "beta": 0.02}
 
+@pytest.mark.slow
 def test_full_grid_fit_reproduces_besiroglu_et_al_within_stated_tolerance():
     N, D, L = load_epoch()
     assert len(N) == 240

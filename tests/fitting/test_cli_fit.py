@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from fitting_helpers import EPOCH_CSV, design
 from t2.fitting import load_law, optimal_allocation
-from t2.flows.cli import main
+from t2.flows.cli.main import main
 
 
 def write_t2_csv(path, law):
@@ -17,6 +17,7 @@ def write_t2_csv(path, law):
     path.write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.slow
 def test_fit_then_forecast_with_bootstrap_intervals(tmp_path, t2_law, capsys):
     csv_path = tmp_path / "results.csv"
     write_t2_csv(csv_path, t2_law)
@@ -45,6 +46,7 @@ def test_fit_then_forecast_with_bootstrap_intervals(tmp_path, t2_law, capsys):
     assert 0 < json.loads(out.read_text())["t2"]["train_fraction"] < 1
 
 
+@pytest.mark.slow
 def test_fit_reads_flops_column_and_drops_highest_losses(tmp_path):
     out = tmp_path / "epoch.json"
     assert main(["fit", str(EPOCH_CSV), "--n-col", "Model Size", "--flops-col", "Training FLOP",

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from fitting_helpers import design
 from t2.fitting import bootstrap_fit, fit_chinchilla
 from t2.fitting.plots import (
@@ -31,6 +32,7 @@ def test_isoflop_and_pass_at_k_plots_write_png_and_data(tmp_path, chin_law, t2_l
                                t2_law.pass_at_k(N[sel][0], D[sel][0], k[sel][0]))
 
 
+@pytest.mark.slow
 def test_budget_plots_draw_t2_and_chinchilla_with_bootstrap_bands(tmp_path, chin_law, t2_law):
     N, D, _ = design()
     L = chin_law.predict(N, D) * np.exp(np.random.default_rng(0).normal(0, 0.01, N.size))

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from flow_helpers import TRUE_LAW, write_study
+from study_files import TRUE_LAW, write_study
 
 
 @pytest.fixture

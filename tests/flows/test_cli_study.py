@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from t2.flows.cli import main
+from t2.flows.cli.main import main
 
 
 def test_plan_prints_the_seed_design_and_its_flops(sim_study, capsys):

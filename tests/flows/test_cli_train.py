@@ -2,8 +2,9 @@
 
 import pytest
 import yaml
-from t2.flows.cli import main
-from t2.flows.cmd_train import DEFAULT_RUN, _load_run, check_run
+from t2.flows.checks import check_run
+from t2.flows.cli.main import main
+from t2.flows.cli.train import DEFAULT_RUN, _load_run
 
 TINY = {
     "name": "cli", "model": {"depth": 1, "seq_len": 64},

@@ -6,14 +6,15 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-from t2.flows.executors import RealExecutor, task_losses
+from t2.flows.config import load_study
+from t2.flows.executors.real import RealExecutor, run_config, task_losses
 from t2.flows.plan import RunRequest
-from t2.flows.study import load_study
 
 
 def test_run_config_carries_the_study_template_and_the_requested_checkpoints(sim_study, tmp_path):
     cfg = load_study(sim_study(), ["train.lr=0.002", "model.seq_len=64"])
-    rc = RealExecutor(cfg, tmp_path).run_config(RunRequest(N=2e5, Ds=(1e6, 2e6, 4e6)), "x-1")
+    uri = RealExecutor(cfg, tmp_path).paths.mlflow_uri
+    rc = run_config(cfg, RunRequest(N=2e5, Ds=(1e6, 2e6, 4e6)), "x-1", tracking_uri=uri)
     assert rc.model.params == 2e5 and rc.model.seq_len == 64 and rc.train.lr == 0.002
     assert rc.train.tokens == 4e6 and rc.train.decay_points == [1e6, 2e6, 4e6]
     assert rc.tracking.uri.startswith("sqlite:///") and str(tmp_path) in rc.tracking.uri
@@ -25,11 +26,11 @@ def test_task_loss_is_the_mean_negative_log_pass_at_k_over_problems_and_tasks():
     got = task_losses(table, [1, 2], "likelihood")
     p = np.exp(-table["nll"].to_numpy())
     per = -np.log(1 - (1 - p) ** 2)
-    assert got["2"] == pytest.approx(np.mean([per[:2].mean(), per[2]]))
+    assert got[2] == pytest.approx(np.mean([per[:2].mean(), per[2]]))
     sampled = task_losses(table, [1, 2], "sampled")
     pass1 = np.array([1 / 5, 0.5, 1.0])  # c = 0 floored at 1/(n + 1)
-    assert sampled["1"] == pytest.approx(np.mean([-np.log(pass1[:2]).mean(), 0.0]))
-    assert got["1"] > got["2"] and sampled["1"] > sampled["2"]
+    assert sampled[1] == pytest.approx(np.mean([-np.log(pass1[:2]).mean(), 0.0]))
+    assert got[1] > got[2] and sampled[1] > sampled[2]
 
 
 @pytest.mark.ray

@@ -1,28 +1,15 @@
-"""Real studies extend runs: the planner proposes only what the trainer can continue, and the
-real executor continues the earlier step's kept trunk (tests/models/test_extend.py checks the
-bit-exactness): python -m pytest tests/flows/test_extend_real.py -q
+"""Real studies extend runs: the real executor continues the earlier step's kept trunk
+(tests/models/test_extend.py checks the bit-exactness):
+python -m pytest tests/flows/test_extend_real.py -q
 """
 
 import pytest
+from t2.flows.config import load_study
 from t2.flows.driver import Driver
-from t2.flows.executors import RealExecutor
-from t2.flows.plan import EXTEND_BEYOND, RunRequest, candidates, run_tokens, size_rungs
-from t2.flows.steps import run_step, trainer_dir
-from t2.flows.study import load_study
+from t2.flows.executors.real import RealExecutor
+from t2.flows.plan import RunRequest, run_tokens
+from t2.flows.steps import StudyPaths, run_step
 from t2.infra.storage import read_json, read_jsonl
-
-
-def test_real_studies_continue_a_trunk_only_beyond_its_longest_D(sim_study):
-    cfg = load_study(sim_study())
-    assert RealExecutor.can_extend == EXTEND_BEYOND
-    N = float(size_rungs(cfg)[2])
-    at_N = [c for c in candidates(cfg, [(7, N, 100 * N)], allow_extend=EXTEND_BEYOND)
-            if c.N == N]
-    longer = [c for c in at_N if c.D > 100 * N]
-    shorter = [c for c in at_N if c.D < 100 * N]
-    assert longer and shorter
-    assert all(c.extends == 7 and c.base_D == 100 * N for c in longer)
-    assert all(c.extends is None and c.base_D == 0 for c in shorter)  # a new run: no kept state
 
 
 @pytest.mark.slow
@@ -37,15 +24,16 @@ def test_the_real_executor_continues_the_earlier_steps_trunk(sim_study, tmp_path
     N = 86592.0  # one layer, byte vocabulary
     first = RunRequest(N=N, Ds=(1.2e4,))
     step_a = driver.train_step(first, None)
-    dir_a = run_step(step_a, root, lambda out: ex.train(first, out))
+    paths = StudyPaths(root)
+    dir_a = run_step(step_a, paths, lambda out: ex.train(first, out))
     longer = RunRequest(N=N, Ds=(2.4e4,), base_D=1.2e4, extends=0)
     step_b = driver.train_step(longer, str(dir_a))
     recs = []
-    dir_b = run_step(step_b, root, lambda out: recs.extend(ex.train(longer, out, base_dir=dir_a)))
+    dir_b = run_step(step_b, paths, lambda out: recs.extend(ex.train(longer, out, base_dir=dir_a)))
     assert read_json(dir_b / "step.json")["config"]["base_dir"] == str(dir_a)
-    run_b = trainer_dir(dir_b)
-    assert f"init_from: {trainer_dir(dir_a).resolve()}" in (run_b / "config.yaml").read_text()
-    assert [r["D"] for r in recs] == [23 * 1024] and recs[0]["N"] == N
+    run_b = paths.trainer(dir_b)
+    assert f"init_from: {paths.trainer(dir_a).resolve()}" in (run_b / "config.yaml").read_text()
+    assert [r.D for r in recs] == [23 * 1024] and recs[0].N == N
     info = read_json(run_b / "results" / "D-2.4e+04" / "train.json")
     assert info["init_from"]["trunk_step"] == 10  # A: 12 steps, decay from step 10
     # only the new steps were trained: about the tokens the planner charged for

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from t2.flows.lock import study_lock
 from t2.infra.config import ConfigError
 
@@ -28,9 +27,9 @@ def _hold_in_subprocess(root):
 def test_a_second_driver_on_a_running_study_refuses_with_the_holder_named(tmp_path):
     proc = _hold_in_subprocess(tmp_path)
     try:
-        with pytest.raises(ConfigError, match=rf"another t2 driver is running this study \(pid {proc.pid} "):
-            with study_lock(tmp_path):
-                pass
+        busy = rf"another t2 driver is running this study \(pid {proc.pid} "
+        with pytest.raises(ConfigError, match=busy), study_lock(tmp_path):
+            pass
     finally:
         proc.kill()
         proc.wait()

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from t2.flows.config import load_study
 from t2.flows.plan import (
     RunRequest,
     candidates,
@@ -13,7 +14,6 @@ from t2.flows.plan import (
     seed_design,
     size_rungs,
 )
-from t2.flows.study import load_study
 
 
 def test_seed_design_spans_budgets_and_ratios_into_the_overtrained_region(sim_study):
@@ -48,16 +48,20 @@ def test_shared_trunk_and_extension_pay_only_for_extra_tokens():
     assert run_flops(ext, f) < run_flops(RunRequest(N=1e5, Ds=(8e6,)), f)
 
 
-def test_candidates_at_an_existing_runs_size_continue_its_trunk(sim_study):
+def test_candidates_continue_a_trunk_only_beyond_its_longest_D(sim_study):
+    """The trainer keeps only the trunk state before a run's last decay (t2.models.extend):
+    beyond it a candidate extends the trunk and pays the new tokens; below it, it is new."""
     cfg = load_study(sim_study())
     N = float(size_rungs(cfg)[2])
-    cands = candidates(cfg, [(7, N, 100 * N)])
-    at_N = [c for c in cands if c.N == N]
-    assert at_N and all(c.extends == 7 and c.base_D == 100 * N for c in at_N)
+    at_N = [c for c in candidates(cfg, [(7, N, 100 * N)]) if c.N == N]
+    longer = [c for c in at_N if c.D > 100 * N]
+    shorter = [c for c in at_N if c.D < 100 * N]
+    assert longer and shorter
     assert not any(abs(c.D / (100 * N) - 1) < 0.01 for c in at_N)
+    assert all(c.extends == 7 and c.base_D == 100 * N for c in longer)
+    assert all(c.extends is None and c.base_D == 0 for c in shorter)
     f = cfg.train.decay_frac
-    for c in at_N:  # a branch below the trunk pays its decay; beyond it, the new tokens
-        expected = f * c.D if c.D < 100 * N else c.D - (1 - f) * 100 * N
-        assert run_flops(c, f) == pytest.approx(6 * N * expected)
-    fresh = candidates(cfg, [(7, N, 100 * N)], allow_extend=False)
-    assert all(c.extends is None for c in fresh)
+    for c in longer:
+        assert run_flops(c, f) == pytest.approx(6 * N * (c.D - (1 - f) * 100 * N))
+    for c in shorter:
+        assert run_flops(c, f) == pytest.approx(6 * N * c.D)

@@ -22,8 +22,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 from t2.flows import ledger
-from t2.flows.steps import mlflow_uri, read_study_state
-from t2.flows.study import load_study
+from t2.flows.config import load_study
+from t2.flows.steps import StudyPaths
 
 STUDY = {
     "name": "realtest",
@@ -141,7 +141,7 @@ def test_real_study_survives_kill_9_and_a_finished_rerun_is_a_no_op(tmp_path):
     assert "interrupted run(s) queued again" in out
     after = _successes(root)
     assert all(after[p] == t for p, t in before.items())  # no finished step redone
-    assert (step / "_SUCCESS").is_file() and (step / "loss_k.json").is_file()
+    assert (step / "_SUCCESS").is_file() and (step / "evaluation.json").is_file()
     # the redone evaluation reattached to its MLflow run
     assert json.loads((step / "tracking.json").read_text())["run_id"] == eval_child
     now_trials = _finished_trials(cfg, root)
@@ -160,10 +160,10 @@ def test_real_study_survives_kill_9_and_a_finished_rerun_is_a_no_op(tmp_path):
     if "error" not in report:  # a fit at this toy scale may be degenerate; then it says so
         assert report["forecast"][0]["N"] > 0 and (root / "report" / "forecast.png").is_file()
 
-    client = MlflowClient(tracking_uri=mlflow_uri(root))
+    client = MlflowClient(tracking_uri=StudyPaths(root).mlflow_uri)
     exp = client.get_experiment_by_name(cfg.tracking.experiment)
     runs = client.search_runs([exp.experiment_id], max_results=1000)
-    parent_id = read_study_state(root)["mlflow_run_id"]
+    parent_id = StudyPaths(root).read_state()["mlflow_run_id"]
     assert [r.info.run_id for r in runs if "mlflow.parentRunId" not in r.data.tags] == [parent_id]
     assert max(Counter(r.info.run_name for r in runs).values()) == 1
     assert all(r.info.status == "FINISHED" for r in runs)  # reattached runs were ended too

@@ -1,7 +1,7 @@
 """The study report's forecast table flags intervals that exclude the full-data fit."""
 
+from t2.flows.config import load_study
 from t2.flows.report import _markdown
-from t2.flows.study import load_study
 
 
 def _row(N, lo, hi):

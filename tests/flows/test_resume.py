@@ -9,9 +9,9 @@ from collections import Counter
 import pytest
 from mlflow.tracking import MlflowClient
 from t2.flows import ledger
-from t2.flows.simulate import EXIT_HOOK
-from t2.flows.steps import mlflow_uri, read_study_state
-from t2.flows.study import load_study
+from t2.flows.config import load_study
+from t2.flows.executors.simulated import EXIT_HOOK
+from t2.flows.steps import StudyPaths
 
 
 def _cli(*args, env_extra=None):
@@ -26,7 +26,7 @@ def _successes(root):
 
 
 def _runs(root, experiment="t2"):
-    client = MlflowClient(tracking_uri=mlflow_uri(root))
+    client = MlflowClient(tracking_uri=StudyPaths(root).mlflow_uri)
     exp = client.get_experiment_by_name(experiment)
     return client.search_runs([exp.experiment_id], max_results=1000)
 
@@ -61,7 +61,7 @@ def test_kill_during_training_then_rerun_redoes_nothing_and_duplicates_no_runs(
         assert retries[number].user_attrs["step_dir"] == step_dir
 
     runs = _runs(root)
-    parent_id = read_study_state(root)["mlflow_run_id"]
+    parent_id = StudyPaths(root).read_state()["mlflow_run_id"]
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert [r.info.run_id for r in parents] == [parent_id]
     names = Counter(r.info.run_name for r in runs)
@@ -71,7 +71,7 @@ def test_kill_during_training_then_rerun_redoes_nothing_and_duplicates_no_runs(
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_id]
     kinds = Counter(r.data.params.get("kind") for r in children)
     assert kinds == {"train": len(complete), "eval": num_ckpts}
-    history = MlflowClient(tracking_uri=mlflow_uri(root)).get_metric_history(
+    history = MlflowClient(tracking_uri=StudyPaths(root).mlflow_uri).get_metric_history(
         parent_id, "flops_spent")
     steps = [m.step for m in history]
     assert len(steps) == len(set(steps)) >= 2  # per-round study metrics, each round once

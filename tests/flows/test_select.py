@@ -5,12 +5,15 @@ import math
 import numpy as np
 import optuna
 import pytest
-from t2.fitting.laws import T2LossLaw
-from t2.fitting.optimal import optimal_allocation
+from t2.fitting.design import expected_sd, variance_reduction
+from t2.fitting.laws import T2LossLaw, loss_params
+from t2.fitting.optimal import allocate, optimal_allocation
 from t2.flows import ledger
-from t2.flows.design_info import expected_sd, variance_reduction
-from t2.flows.forecast import allocate, fit_round, law_theta
+from t2.flows.config import load_study
+from t2.flows.executors.truth import TrueLaw
 from t2.flows.plan import RunRequest, run_flops
+from t2.flows.records import Checkpoint, Evaluation, Observation
+from t2.flows.rounds import fit_round
 from t2.flows.select import (
     ForecastUncertaintySampler,
     RandomCandidateSampler,
@@ -18,10 +21,13 @@ from t2.flows.select import (
     make_sampler,
     search_space,
 )
-from t2.flows.simulate import TrueLaw
-from t2.flows.study import load_study
 
 LAW = TrueLaw(E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658, G=3.0, gamma=0.4)
+
+
+def _obs(run, N, D, val_loss, loss_k):
+    return Observation(run=run, checkpoint=Checkpoint(N=N, D=D, val_loss=val_loss, result_dir=""),
+                       evaluation=Evaluation(loss_k=loss_k))
 
 
 def _observations(Ns, ratios, ks=(1, 4, 16), noise=0.01, seed=0):
@@ -30,16 +36,15 @@ def _observations(Ns, ratios, ks=(1, 4, 16), noise=0.01, seed=0):
     for run, N in enumerate(Ns):
         for r in ratios:
             eps = rng.standard_normal()
-            obs.append({"N": N, "D": r * N, "run": run,
-                        "val_loss": float(LAW.loss(N, r * N) * math.exp(noise * eps)),
-                        "loss_k": {str(k): float(LAW.task_loss(N, r * N, k)
-                                                 * math.exp(noise * eps)) for k in ks}})
+            obs.append(_obs(run, N, r * N, float(LAW.loss(N, r * N) * math.exp(noise * eps)),
+                            {k: float(LAW.task_loss(N, r * N, k) * math.exp(noise * eps))
+                             for k in ks}))
     return obs
 
 
 def test_vectorized_allocation_matches_the_fitting_module():
     law = T2LossLaw(**{k: v for k, v in LAW.to_dict().items()})
-    theta = law_theta(law)[None, :]
+    theta = loss_params([law])
     for c_train, c_inf in [(2.56e19, 2e9), (1e21, 2e10), (1e15, 1e7)]:
         a = optimal_allocation(law, c_train, c_inf)
         got = np.exp(allocate(theta, c_train, c_inf)[0])
@@ -55,11 +60,12 @@ def test_samplers_are_optuna_samplers_chosen_by_strategy(sim_study):
 
 def test_round_fit_ensemble_spread_shrinks_with_more_data():
     targets = [(2.56e19, 2e9)]
-    small = fit_round(_observations([5e6, 1e7, 2e7], [20, 200, 2000]), targets, num_bootstrap=24)
-    big = fit_round(_observations([5e6, 1e7, 2e7, 4e7, 8e7, 1.6e8], [20, 100, 500, 2000]),
+    small = fit_round(_observations([5e6, 1e7, 2e7, 4e7, 8e7], [20, 200, 2000]), targets,
+                      num_bootstrap=24)
+    big = fit_round(_observations(list(np.geomspace(5e6, 6.4e8, 8)), [20, 100, 500, 2000]),
                     targets, num_bootstrap=24)
     assert small.theta.shape[1] == 7 and len(big.theta) >= 20
-    assert big.width(0.8)[0] < small.width(0.8)[0]
+    assert big.forecast.width(0.8)[0] < small.forecast.width(0.8)[0]
 
 
 def test_acquisition_is_bounded_variance_reduction_per_flop_and_conditions_on_pending(sim_study):
@@ -88,7 +94,7 @@ def test_acquisition_is_bounded_variance_reduction_per_flop_and_conditions_on_pe
 
 
 def test_candidate_reduction_equals_recomputing_with_the_candidate_observed():
-    theta = law_theta(T2LossLaw(**LAW.to_dict()))[None, :]
+    theta = loss_params([LAW.loss_law()])
     ks, targets = [1, 4, 16], [(2.56e19, 2e9), (1e21, 2e10)]
     observed = [(i, N, r * N) for i, N in enumerate((5e6, 1e7, 2e7)) for r in (20, 200)]
     cands = [(None, 4e7, 4e7 * 50), (0, 5e6, 5e6 * 3000), (None, 1e7, 1e8), (1, 1e7, 1e8)]
@@ -101,6 +107,7 @@ def test_candidate_reduction_equals_recomputing_with_the_candidate_observed():
     assert red[3] < red[2]  # a branch of run 1 shares its seed noise: less to learn
 
 
+@pytest.mark.slow
 def test_linearized_variance_matches_the_spread_of_real_refits():
     """The Fisher estimate of sd(log N*) is a lower bound (Cramér-Rao) that repeated noisy studies
     approach: the fit is a Huber (near-L1) fit of log losses, about 1.25x less efficient than
@@ -108,7 +115,7 @@ def test_linearized_variance_matches_the_spread_of_real_refits():
     targets, ks, sigma = [(2.56e19, 2e9)], [1, 4, 16], 0.01
     design = [(i, N, r * N) for i, (N, r) in enumerate(
         (N, r) for N in (5e6, 1e7, 2e7, 4e7, 8e7, 1.6e8) for r in (10, 40, 160, 640, 2560))]
-    theta = law_theta(T2LossLaw(**LAW.to_dict()))[None, :]
+    theta = loss_params([LAW.loss_law()])
     predicted = expected_sd(theta, ks, targets, design, sigma=sigma)
     rng = np.random.default_rng(0)
     logN = []
@@ -116,11 +123,11 @@ def test_linearized_variance_matches_the_spread_of_real_refits():
         obs = []
         for i, N, D in design:
             eps = sigma * (rng.standard_normal() + rng.standard_normal(len(ks)) / 4)
-            obs.append({"N": N, "D": D, "run": i, "val_loss": float(LAW.loss(N, D)),
-                        "loss_k": {str(k): float(LAW.task_loss(N, D, k) * math.exp(e))
-                                   for k, e in zip(ks, eps)}})
+            obs.append(_obs(i, N, D, float(LAW.loss(N, D)),
+                            {k: float(LAW.task_loss(N, D, k) * math.exp(e))
+                             for k, e in zip(ks, eps)}))
         state = fit_round(obs, targets, num_bootstrap=4)
-        logN.append(state.point[0, 0])
+        logN.append(state.forecast.point[0, 0])
     observed = float(np.std(logN, ddof=1))
     assert 0.9 < observed / predicted < 2.2, (observed, predicted)
 

@@ -6,13 +6,16 @@ import math
 
 import numpy as np
 import pytest
-from flow_helpers import TRUE_LAW, write_study
+from study_files import TRUE_LAW, write_study
 from t2.flows import ledger
+from t2.flows.config import load_study
 from t2.flows.driver import run_study, true_optima
+from t2.flows.executors.simulated import SimulatedExecutor
+from t2.flows.executors.truth import load_true_law
 from t2.flows.plan import size_rungs
-from t2.flows.simulate import SimulatedExecutor, load_true_law
-from t2.flows.study import load_study
 from t2.infra.config import ConfigError
+
+pytestmark = pytest.mark.slow  # simulated studies: tens of seconds each
 
 
 def _simulate(cfg, root, law_file, strategy):
@@ -53,15 +56,15 @@ def test_simulated_strategies_stay_inside_bounds_and_respect_the_budget(finished
             assert lo * 0.97 <= D / t.user_attrs["N"] <= hi * 1.03
     spent = sum(t.user_attrs["flops"] for t in done)
     assert spent == pytest.approx(result.flops) and spent <= cfg.budget.train_flops
-    assert result.state is not None and result.state.point.shape == (1, 3)
+    assert result.state is not None and result.state.forecast.point.shape == (1, 3)
 
 
 def test_active_study_extends_runs_and_forecasts_near_the_true_optimum(finished, law_file):
     cfg, root, result = finished("active")
     truth = true_optima(load_true_law(law_file), [(2.56e19, 2e9)])
-    error = math.exp(result.state.point[0, 0] - truth[0, 0]) - 1
+    error = math.exp(result.state.forecast.point[0, 0] - truth[0, 0]) - 1
     assert abs(error) < 0.3
-    assert result.rounds[-1]["N_error"][0] == pytest.approx(error)
+    assert result.rounds[-1].N_error[0] == pytest.approx(error)
     done = ledger.completed(ledger.open_ledger(cfg, root))
     assert {t.user_attrs["role"] for t in done} == {"seed", "active"}
     assert any(t.user_attrs["extends"] is not None for t in done)
@@ -101,7 +104,7 @@ def test_optuna_history_survives_a_restart_and_the_study_continues(
 def test_simulation_is_deterministic_per_seed(finished, law_file, tmp_path):
     cfg, _, first = finished("random")
     again = _simulate(cfg, tmp_path / "again", law_file, "random")
-    np.testing.assert_allclose(again.state.point, first.state.point)
+    np.testing.assert_allclose(again.state.forecast.point, first.state.forecast.point)
 
 
 def test_bad_true_law_is_a_config_error(tmp_path):

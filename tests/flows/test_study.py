@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from t2.flows.study import load_study
+from t2.flows.config import load_study
 from t2.infra.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]

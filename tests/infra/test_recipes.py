@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from t2.flows.cli import build_parser
+from t2.flows.cli.main import build_parser
 
 RECIPES = Path(__file__).resolve().parents[2] / "infra" / "recipes"
 

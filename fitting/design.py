@@ -1,6 +1,6 @@
-"""How much a checkpoint at (N, D) would shrink the forecast's variance: Fisher information of the law.
+"""How much a checkpoint at (N, D) would shrink the forecast's variance: the law's Fisher information.
 
-    from t2.flows.design_info import variance_reduction
+    from t2.fitting.design import variance_reduction
     red, var = variance_reduction(theta, ks, targets, observed, cands, sigma=0.01)
     # observed: [(run, N, D)], cands: [(run it continues or None, N, D)]
     # red (C,): expected Var(log N*) each candidate removes, over the ensemble's mean variance
@@ -8,8 +8,8 @@
 The forecast log N* at a target is a function of the law's parameters; linearized at a law
 θ_b (one bootstrap replicate), the variance of log N* after observing checkpoints X is
 g_bᵀ M_b(X)⁻¹ g_b with g_b its gradient and M_b the Fisher information of the log task losses
-about θ. The noise model is the simulator's (``t2.flows.simulate``): each checkpoint carries
-(σ/4)² of its own and each k value (σ/4)² more, and each run's seed adds σ·u_run shared by every
+about θ. The noise model (which t2's study simulator draws from): each checkpoint carries (σ/4)²
+of its own and each k value (σ/4)² more, and each run's seed adds σ·u_run shared by every
 checkpoint of its trunk (decay branches and extensions). The run effects are nuisance parameters
 (u ~ N(0, 1)) marginalized out per run, so M_b = P + Σ_runs (I_θθ − I_θu I_uu⁻¹ I_uθ), with
 I from J_xᵀR⁻¹J_x over the run's checkpoints (J_x their Jacobian for every k, R the per-checkpoint
@@ -20,7 +20,8 @@ to a fresh one, and its variance is recomputed exactly (a rank-≤3 update of a 
 Averaging the reduction over the bootstrap ensemble makes the criterion robust to the law still
 being uncertain (a Bayesian c-optimal design); it is reported as a fraction of the ensemble's mean
 variance. (Averaging per-replicate fractions instead weights the replicates that are already
-sure as much as the unsure ones: in simulation it needed 2.6x more FLOPs to settle.) log k* at a target are C-fixed offsets of −log N*, so their variances are the same number.
+sure as much as the unsure ones: in simulation it needed 2.6x more FLOPs to settle.) log D* and
+log k* at a target are C-fixed offsets of −log N*, so their variances are the same number.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from t2.flows.forecast import _from_free, allocate
+from t2.fitting.optimal import allocate
 
 # Prior standard deviations in fit space (log E, log A, log B, log G, alpha, beta, gamma): wide,
 # only there to keep the information matrix invertible before the design pins the law down.
@@ -36,11 +37,17 @@ PRIOR_SD = np.array([1.0, 3.0, 3.0, 3.0, 0.5, 0.5, 0.5])
 
 
 def to_free(theta: np.ndarray) -> np.ndarray:
-    """(B, 7) law parameters (E, A, B, alpha, beta, G, gamma) -> fit space. Unlike the round
-    fit's ``_to_free``, G = 0 maps to log G = −inf, so a replicate without a k effect drops out."""
+    """(B, 7) law parameters (``LOSS_PARAMS`` order) -> fit space (log E, log A, log B, log G,
+    alpha, beta, gamma); G = 0 maps to log G = −inf, so a law without a k effect drops out."""
     E, A, B, a, b, G, g = theta.T
     with np.errstate(divide="ignore"):
         return np.stack([np.log(E), np.log(A), np.log(B), np.log(G), a, b, g], 1)
+
+
+def from_free(p: np.ndarray) -> np.ndarray:
+    """The inverse of ``to_free``."""
+    return np.stack([np.exp(p[:, 0]), np.exp(p[:, 1]), np.exp(p[:, 2]), p[:, 4], p[:, 5],
+                     np.exp(p[:, 3]), p[:, 6]], 1)
 
 
 def jacobian(p: np.ndarray, N, D, ks) -> np.ndarray:
@@ -68,8 +75,8 @@ def forecast_gradient(p: np.ndarray, targets, free: np.ndarray, h: float = 1e-4)
         step = np.zeros(p.shape[1])
         step[i] = h
         for t, (ct, ci) in enumerate(targets):
-            hi = allocate(_from_free(p + step), ct, ci)[:, 0]
-            lo = allocate(_from_free(p - step), ct, ci)[:, 0]
+            hi = allocate(from_free(p + step), ct, ci)[:, 0]
+            lo = allocate(from_free(p - step), ct, ci)[:, 0]
             out[:, t, j] = (hi - lo) / (2 * h)
     return out
 

@@ -1,20 +1,18 @@
 """The real executor: training via ``t2.models.train`` and evaluation by sampling.
 
     ex = RealExecutor(cfg, root, ray_address=None)
-    records = ex.train(req, step_dir, parent_run_id=pid)      # one record per decayed checkpoint
-    loss_k = ex.evaluate(records[0], eval_dir, parent_run_id=pid)   # {k: L}
+    ckpts = ex.train(req, step_dir, parent_run_id=pid)          # one Checkpoint per decayed D
+    ev = ex.evaluate(ckpts[0], eval_dir, parent_run_id=pid)     # Evaluation: {k: L}
 
-Each training step has a run directory (``t2.flows.steps.trainer_dir``) that ``train`` owns (it
+Each training step has a trainer directory (``StudyPaths.trainer``) that ``train`` owns (it
 resumes there from its newest checkpoint); ``train`` creates its own MLflow child run under the
 study's parent. A request that extends an earlier run (``base_dir``: that run's step directory)
 continues the trunk the earlier trainer kept (``train.init_from``, t2.models.extend), so it trains
-only the new tokens; the trainer keeps just the trunk state before a run's last decay, so only a
-D beyond the earlier run's longest can continue it (``can_extend = EXTEND_BEYOND``: the planner
-proposes a lower D at that size as a new run).
+only the new tokens.
 A checkpoint's task loss at k is L(k) = mean over tasks of mean over problems of −log pass@k_i
-(REFERENCE §3): from the gold answer's likelihood p_i = exp(−NLL_i) (``eval.p_source:
-likelihood``, the default) or from the sampled counts c_i of n (``sampled``; pass@k_i is floored
-at 1/(n+1) so a problem never solved has a finite loss).
+(T² Approach 1, Roberts et al. 2026, arXiv 2604.01411): from the gold answer's likelihood
+p_i = exp(−NLL_i) (``eval.p_source: likelihood``, the default) or from the sampled counts c_i of
+n (``sampled``; pass@k_i is floored at 1/(n+1) so a problem never solved has a finite loss).
 """
 
 from __future__ import annotations
@@ -23,20 +21,22 @@ import math
 from pathlib import Path
 
 import numpy as np
-from t2.flows.plan import EXTEND_BEYOND, RunRequest
-from t2.flows.steps import mlflow_uri, trainer_dir
-from t2.flows.study import StudyConfig
+from t2.flows.config import StudyConfig
+from t2.flows.plan import RunRequest
+from t2.flows.records import Checkpoint, Evaluation
+from t2.flows.steps import StudyPaths
 from t2.infra.storage import read_json, write_json
 
 
 class RealExecutor:
     kind = "real"
     tracks_training = True   # t2.models.train opens its own MLflow child run
-    can_extend = EXTEND_BEYOND  # continue a finished run's trunk past its longest D
+    shows_progress = True
 
     def __init__(self, cfg: StudyConfig, root: str | Path, *, ray_address: str | None = None):
         # absolute: Ray workers on other nodes (or a driver run as a Ray job) have another cwd
-        self.cfg, self.root, self.ray_address = cfg, Path(root).resolve(), ray_address
+        self.cfg, self.ray_address = cfg, ray_address
+        self.paths = StudyPaths(Path(root).resolve())
         d = cfg.dist
         self.use_ray = d.use_ray if d.use_ray is not None else d.num_workers > 1
         self.max_parallel = self._ray_slots()
@@ -74,65 +74,75 @@ class RealExecutor:
         return {"executor": "real", "data": dump(c.data), "train": dump(c.train),
                 "dist": dump(c.dist), "seq_len": c.model.seq_len, "tie": c.model.tie_embeddings}
 
-    def run_config(self, req: RunRequest, name: str):
-        from t2.models.config import ModelSpec, RunConfig, TrackingSpec, TrainSpec
+    def check(self, reqs: list[RunRequest], *, source: str = "study") -> None:
+        """Each planned run resolves to a trainable run (``t2.flows.checks``)."""
+        from t2.flows.checks import check_study_runs
 
-        c = self.cfg
-        return RunConfig(
-            name=name,
-            model=ModelSpec(params=req.N, seq_len=c.model.seq_len,
-                            tie_embeddings=c.model.tie_embeddings),
-            data=c.data,
-            train=TrainSpec(**{**c.train.model_dump(), "tokens": req.D,
-                               "decay_at": list(req.Ds[:-1])}),
-            dist=c.dist,
-            tracking=TrackingSpec(enabled=c.tracking.enabled,
-                                  uri=c.tracking.uri or mlflow_uri(self.root),
-                                  experiment=c.tracking.experiment),
-        )
+        check_study_runs(self.cfg, reqs, source=source)
 
     def train(self, req: RunRequest, out_dir: Path, *, base_dir: Path | None = None,
-              parent_run_id: str | None = None) -> list[dict]:
+              parent_run_id: str | None = None) -> list[Checkpoint]:
         from t2.models.config import RunConfig
         from t2.models.train import train
 
         name = f"{self.cfg.name}-{Path(out_dir).name}"[-64:]  # unique: the step's hash
-        run = self.run_config(req, name)
+        run = run_config(self.cfg, req, name, tracking_uri=self.paths.mlflow_uri)
         if base_dir is not None:  # continue the trunk the earlier step's trainer kept
             data = run.model_dump(mode="json")
-            data["train"]["init_from"] = str(trainer_dir(base_dir).resolve())
+            data["train"]["init_from"] = str(self.paths.trainer(base_dir).resolve())
             run = RunConfig.model_validate(data)
-        dirs = train(run, trainer_dir(out_dir),
+        dirs = train(run, self.paths.trainer(out_dir),
                      ray_address=self.ray_address, parent_run_id=parent_run_id,
-                     cache_dir=self.root / "cache")
-        records = []
+                     cache_dir=self.paths.cache)
+        ckpts = []
         for rdir in dirs:
             tj = read_json(Path(rdir) / "train.json")
-            records.append({"N": float(tj["N"]["total"]), "D": float(tj["D"]),
-                            "val_loss": float(tj["val_loss"]), "result_dir": str(rdir),
-                            "hf_dir": tj["hf_dir"], "flops": tj["train_flops"]["6ND_total"]})
-        return records
+            ckpts.append(Checkpoint(N=float(tj["N"]["total"]), D=float(tj["D"]),
+                                    val_loss=float(tj["val_loss"]), result_dir=str(rdir),
+                                    hf_dir=tj["hf_dir"], flops=tj["train_flops"]["6ND_total"]))
+        return ckpts
 
-    def evaluate(self, ckpt: dict, out_dir: Path, *, parent_run_id: str | None = None) -> dict:
+    def evaluate(self, ckpt: Checkpoint, out_dir: Path, *,
+                 parent_run_id: str | None = None) -> Evaluation:
         from t2.evaluation.evaluate import evaluate_checkpoint
 
         e, d = self.cfg.eval, self.cfg.dist
-        # With Ray, sampling runs on the cluster in a training run's footprint (num_workers
-        # actors of threads_per_worker cores, or one GPU each), so it fits the slot this run
-        # holds (``max_parallel``) and concurrent runs never wait on each other's actors.
+        # ``evaluation/`` is evaluate_checkpoint's own resumable directory (its shards under
+        # ``evaluation/samples``, its own _SUCCESS). With Ray, sampling runs on the cluster in a
+        # training run's footprint (num_workers actors of threads_per_worker cores, or one GPU
+        # each), so it fits the slot this run holds (``max_parallel``) and concurrent runs never
+        # wait on each other's actors.
         on_ray = {"use_ray": True, "ray_address": self.ray_address, "num_workers": d.num_workers,
                   "cpus_per_worker": d.threads_per_worker or 1} if self.use_ray else {}
         result = evaluate_checkpoint(
-            ckpt["hf_dir"], list(e.tasks), Path(out_dir) / "samples", n=e.num_samples,
+            ckpt.hf_dir, list(e.tasks), Path(out_dir) / "evaluation", n=e.num_samples,
             num_problems=e.num_problems, seed=self.cfg.select.seed,
             max_new_tokens=e.max_new_tokens, tracking=False, **on_ray)
         loss_k = task_losses(result.table(), e.ks, e.p_source)
         write_json(Path(out_dir) / "loss_k.detail.json",
                    {"p_source": e.p_source, "loss_k": loss_k, "summary": result.summary})
-        return loss_k
+        return Evaluation(loss_k=loss_k, eval_dir=str(out_dir))
 
 
-def task_losses(table, ks: list[int], p_source: str) -> dict[str, float]:
+def run_config(cfg: StudyConfig, req: RunRequest, name: str, *,
+               tracking_uri: str | None = None):
+    """The ``RunConfig`` that trains ``req`` (its D values, the study's data and settings)."""
+    from t2.models.config import ModelSpec, RunConfig, TrackingSpec, TrainSpec
+
+    return RunConfig(
+        name=name,
+        model=ModelSpec(params=req.N, seq_len=cfg.model.seq_len,
+                        tie_embeddings=cfg.model.tie_embeddings),
+        data=cfg.data,
+        train=TrainSpec(**{**cfg.train.model_dump(), "tokens": req.D,
+                           "decay_at": list(req.Ds[:-1])}),
+        dist=cfg.dist,
+        tracking=TrackingSpec(enabled=cfg.tracking.enabled, uri=cfg.tracking.uri or tracking_uri,
+                              experiment=cfg.tracking.experiment),
+    )
+
+
+def task_losses(table, ks: list[int], p_source: str) -> dict[int, float]:
     """{k: mean over tasks of mean_i −log pass@k_i} from the per-problem table."""
     from t2.evaluation.passk import neg_log_pass_at_k_from_nll, pass_at_k
 
@@ -147,6 +157,6 @@ def task_losses(table, ks: list[int], p_source: str) -> dict[str, float]:
                 pk = np.maximum(pass_at_k(n, c, k), 1.0 / (n + 1))
                 L = -np.log(pk)
             per_task.append(float(np.mean(L)))
-        out[str(k)] = float(np.mean(per_task))
-        assert math.isfinite(out[str(k)]), (k, per_task)
+        out[int(k)] = float(np.mean(per_task))
+        assert math.isfinite(out[int(k)]), (k, per_task)
     return out

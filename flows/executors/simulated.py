@@ -3,8 +3,9 @@
     t2 simulate examples/tiny.yaml --true-law examples/true_law.json --noise 0.01 --strategy active
 
 The study loop, its steps, Optuna ledger, fits and stopping rules are the real ones
-(``t2.flows.driver``); only the executor differs. Costs are counted as real training FLOPs
-(``t2.flows.plan.run_flops``). Noise is multiplicative and deterministic (seeded by the study
+(``t2.flows.driver``); only the executor differs (``t2.flows.executors.base``). Costs are
+counted as real training FLOPs (``t2.flows.plan.run_flops``); the law is a
+``t2.flows.executors.truth`` law. Noise is multiplicative and deterministic (seeded by the study
 seed and the step), so a resumed simulation reproduces the same draws:
 
     validation loss   L(N, D) · exp(σ·ε_run + σ/4·ε_ckpt)
@@ -21,77 +22,19 @@ has no k effect: task losses are then omitted and the study forecasts with a Chi
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from t2.flows.plan import EXTEND_BEYOND, RunRequest
+from t2.flows.executors.truth import TrueLaw
+from t2.flows.plan import RunRequest
+from t2.flows.records import Checkpoint, Evaluation
 from t2.infra.config import ConfigError
 from t2.infra.storage import hash8, read_json, write_json
 
-LAW_KEYS = ("E", "A", "B", "alpha", "beta")
 # Tests: os._exit() inside the training step after this many finished ones (like kill -9).
 EXIT_HOOK = "T2_SIM_EXIT_AFTER_RUNS"
-
-
-@dataclass(frozen=True)
-class TrueLaw:
-    """``L(N, D, k) = E + A/N^alpha + B/D^beta [+ G/k^gamma]`` read from a JSON file."""
-
-    E: float
-    A: float
-    B: float
-    alpha: float
-    beta: float
-    G: float | None = None
-    gamma: float | None = None
-
-    @property
-    def has_k(self) -> bool:
-        return self.G is not None
-
-    def loss(self, N, D):
-        return self.E + self.A * np.power(N, -self.alpha) + self.B * np.power(D, -self.beta)
-
-    def task_loss(self, N, D, k):
-        return self.loss(N, D) + (self.G or 0.0) * np.power(k, -(self.gamma or 0.0))
-
-    def to_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-
-def load_true_law(path: str | Path) -> TrueLaw:
-    """Parse a law JSON (keys E, A, B, alpha, beta, optional G, gamma); ConfigError if bad."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such law file")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"{path}: not valid JSON ({err.msg})") from None
-    return parse_true_law(data, str(path))
-
-
-def parse_true_law(data: dict, source: str = "law") -> TrueLaw:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a JSON object")
-    missing = [k for k in LAW_KEYS if k not in data]
-    if missing:
-        raise ConfigError(f"{source}: missing {', '.join(missing)}")
-    if ("G" in data) != ("gamma" in data):
-        raise ConfigError(f"{source}: G and gamma go together")
-    values = {}
-    for key in (*LAW_KEYS, "G", "gamma"):
-        if key in data:
-            v = data[key]
-            if not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
-                raise ConfigError(f"{source}: {key}: expected a finite number >= 0")
-            values[key] = float(v)
-    if values["alpha"] <= 0 or values["beta"] <= 0:
-        raise ConfigError(f"{source}: alpha and beta must be > 0")
-    return TrueLaw(**values)
+TRUNK_FILE = "trunk.json"  # a training step's seed draw, which its extensions share
 
 
 class SimulatedExecutor:
@@ -99,9 +42,7 @@ class SimulatedExecutor:
 
     kind = "simulate"
     tracks_training = False  # the driver opens the MLflow child of each training step
-    # Like real training: a run's trunk can be continued past its longest D only (the trainer
-    # keeps the trunk state before its last decay), so designs simulated here can be run.
-    can_extend = EXTEND_BEYOND
+    shows_progress = False
 
     def __init__(self, law: TrueLaw, ks: list[int], *, noise: float = 0.01, seed: int = 0,
                  max_parallel: int = 4, noise_mode: str = "run"):
@@ -119,16 +60,20 @@ class SimulatedExecutor:
         return {"executor": "simulate", "law": self.law.to_dict(), "noise": self.noise,
                 "seed": self.seed, "noise_mode": self.noise_mode}
 
+    def check(self, reqs: list[RunRequest], *, source: str = "study") -> None:
+        """Nothing to check: any (N, D) can be drawn."""
+
     def _rng(self, *key) -> np.random.Generator:
         return np.random.default_rng(int(hash8(self.seed, *key), 16))
 
     def train(self, req: RunRequest, out_dir: Path, *, base_dir: Path | None = None,
-              parent_run_id: str | None = None) -> list[dict]:
-        """One checkpoint record per D: N, D, validation loss, the result directory."""
+              parent_run_id: str | None = None) -> list[Checkpoint]:
+        """One checkpoint per D: N, D, validation loss, the result directory."""
         if base_dir is not None:  # the same trunk, hence the same seed noise
-            eps_run = read_json(Path(base_dir) / "checkpoints.json")[0]["eps_run"]
+            eps_run = read_json(Path(base_dir) / TRUNK_FILE)["eps_run"]
         else:
             eps_run = float(self._rng("run", Path(out_dir).name).standard_normal())
+        write_json(Path(out_dir) / TRUNK_FILE, {"eps_run": eps_run})
         records = []
         for D in req.Ds:
             if self.noise_mode == "checkpoint":
@@ -137,23 +82,24 @@ class SimulatedExecutor:
             val = float(self.law.loss(req.N, D) * np.exp(eps))
             rdir = out_dir / f"D{D:.4g}"
             write_json(rdir / "train.json", {"N": req.N, "D": D, "val_loss": val, "eps": eps})
-            records.append({"N": req.N, "D": D, "val_loss": val, "result_dir": str(rdir),
-                            "eps_run": eps_run})
+            records.append(Checkpoint(N=req.N, D=D, val_loss=val, result_dir=str(rdir),
+                                      flops=6.0 * req.N * D))
             if os.environ.get(EXIT_HOOK) == str(self.num_trained):
                 os._exit(17)  # mid-run, after a partial write, before the step is done
         self.num_trained += 1
         return records
 
-    def evaluate(self, ckpt: dict, out_dir: Path, *, parent_run_id: str | None = None) -> dict:
+    def evaluate(self, ckpt: Checkpoint, out_dir: Path, *,
+                 parent_run_id: str | None = None) -> Evaluation:
         """Task loss −log pass@k for each k of the study (empty without a k effect)."""
-        N, D = ckpt["N"], ckpt["D"]
+        N, D = ckpt.N, ckpt.D
         if not self.law.has_k:
             write_json(out_dir / "summary.json", {"loss_k": {}})
-            return {}
-        eps = read_json(Path(ckpt["result_dir"]) / "train.json")["eps"]
+            return Evaluation(loss_k={}, eval_dir=str(out_dir))
+        eps = read_json(Path(ckpt.result_dir) / "train.json")["eps"]
         eps_k = self._rng("k", N, D).standard_normal(len(self.ks))
         ks = np.asarray(self.ks, float)
         L = self.law.task_loss(N, D, ks) * np.exp(eps + self.noise / 4 * eps_k)
-        loss_k = {str(k): float(v) for k, v in zip(self.ks, L)}
-        write_json(out_dir / "summary.json", {"loss_k": loss_k})
-        return loss_k
+        loss_k = {int(k): float(v) for k, v in zip(self.ks, L)}
+        write_json(out_dir / "summary.json", {"loss_k": {str(k): v for k, v in loss_k.items()}})
+        return Evaluation(loss_k=loss_k, eval_dir=str(out_dir))

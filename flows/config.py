@@ -1,6 +1,6 @@
 """The typed config of one T² study (``t2 run STUDY.yaml``): bounds, budgets, design, selection.
 
-    from t2.flows.study import load_study
+    from t2.flows.config import load_study
     cfg = load_study("examples/tiny.yaml", overrides=["select.strategy=grid"])
 
 A study embeds the pieces of a training run (``t2.models.config``: data, optimisation defaults,
@@ -39,14 +39,16 @@ class SizeSpec(Spec):
 
 
 class TargetSpec(Spec):
-    """One forecast point: a training budget and a per-query inference budget (REFERENCE §2)."""
+    """One forecast point: a training budget and a per-query inference budget (Roberts et al.
+    2026, arXiv 2604.01411)."""
 
     c_train: float = Field(..., gt=0, description="training FLOPs, 6·N·D")
     c_inf: float = Field(..., gt=0, description="inference FLOPs per token per query, 2·N·k")
 
 
 class DeploymentSpec(Spec):
-    """The pooled bill C_total = 6·N·D + 2·N·k·T·Q of a deployment team (REFERENCE §2)."""
+    """The pooled bill C_total = 6·N·D + 2·N·k·T·Q of a deployment team (Roberts et al. 2026,
+    arXiv 2604.01411)."""
 
     c_total: float = Field(..., gt=0, description="total FLOPs, training plus lifetime inference")
     tokens_per_sample: float = Field(..., gt=0, description="T: tokens per sample incl. prefill")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from t2.infra.config import ConfigError, apply_overrides, load_config, parse_config
+from t2.infra.config import apply_overrides, load_config, parse_config
 
 # The built-in default run: a ~0.27M-parameter model on 0.6M byte tokens, decayed at two D
 # (~150 steps of 4096 tokens: about a minute on an idle 2-core CPU).
@@ -34,30 +34,6 @@ def _load_run(path: str | None, overrides: list[str] | None):
     return load_config(path, RunConfig, overrides)
 
 
-def check_run(cfg, world_size: int | None = None, source: str = "config") -> dict:
-    """Resolve the run's shape and hparams without torch, so impossible combinations fail
-    at validation (e.g. ``train.tokens`` smaller than one batch). Returns a short summary."""
-    from t2.models.hparams import resolve
-    from t2.models.ladder import shape_for
-    from t2.models.schedule import from_hparams
-    from t2.models.sizing import param_counts
-    from t2.models.tokenizer import BYTE_VOCAB_SIZE
-
-    vocab = BYTE_VOCAB_SIZE if cfg.data.tokenizer == "byte" else cfg.data.bpe_vocab_size
-    counts = param_counts(shape_for(cfg.model, vocab))
-    world = world_size or cfg.dist.num_workers
-    try:
-        hp = resolve(counts["total"], cfg.train.tokens, cfg.train, cfg.model.seq_len, world)
-        from_hparams(hp)
-    except ValueError as err:
-        raise ConfigError(f"{source}: {err}") from None
-    if cfg.data.corpus_tokens < 2 * hp.batch_tokens:
-        raise ConfigError(f"{source}: data.corpus_tokens: {cfg.data.corpus_tokens:g} tokens cannot fill "
-                          f"a batch of {hp.batch_tokens} tokens")
-    return {"N": counts["total"], "batch_tokens": hp.batch_tokens, "lr": hp.lr,
-            "steps": hp.num_steps, "D": [s * hp.batch_tokens for s in hp.decay_steps]}
-
-
 def default_out(cfg) -> Path:
     from t2.infra.storage import hash8
 
@@ -74,6 +50,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 
 def _run_train(args) -> int:
+    from t2.flows.checks import check_run
+
     cfg = _load_run(args.config, args.set)
     check_run(cfg, source=args.config or "built-in run")
     out = Path(args.out) if args.out else default_out(cfg)
@@ -102,16 +80,21 @@ def _add_validate(p: argparse.ArgumentParser) -> None:
 
 
 def _validate_study(args) -> int:
-    from t2.flows.study import load_study
+    from t2.flows.checks import check_study, check_study_runs
+    from t2.flows.config import load_study
 
     cfg = load_study(args.file, args.set)
+    reqs = check_study(cfg, source=args.file)
+    check_study_runs(cfg, reqs, source=args.file)
     print(f"{args.file}: ok (study {cfg.name}: N {cfg.model.params_min:.3g}-"
           f"{cfg.model.params_max:.3g}, budget {cfg.budget.train_flops:.3g} FLOPs, "
-          f"strategy {cfg.select.strategy}; `t2 plan {args.file}` shows the seed design)")
+          f"strategy {cfg.select.strategy}, {len(reqs)} first runs; `t2 plan {args.file}` "
+          "shows them)")
     return 0
 
 
 def _run_validate(args) -> int:
+    from t2.flows.checks import check_run
     from t2.infra.config import read_yaml
 
     data = read_yaml(args.file)

@@ -16,7 +16,6 @@ import argparse
 from pathlib import Path
 
 from t2.flows.lock import study_lock
-from t2.infra.config import ConfigError
 
 
 def _study_args(p: argparse.ArgumentParser) -> None:
@@ -27,12 +26,12 @@ def _study_args(p: argparse.ArgumentParser) -> None:
                    help="override a config field, e.g. --set select.runs_per_round=4")
 
 
-def _load(args):
-    from t2.flows.study import load_study
+def _load(args, suffix: str = ""):
+    from t2.flows.config import load_study
+    from t2.flows.steps import study_root
 
     cfg = load_study(args.study, args.set)
-    root = Path(args.root or cfg.root or Path("runs") / cfg.name)
-    return cfg, root
+    return cfg, study_root(cfg, args.root, suffix)
 
 
 def _plan_args(p):
@@ -41,11 +40,12 @@ def _plan_args(p):
 
 
 def _plan_run(args) -> int:
-    from t2.flows.plan import grid_schedule, plan_summary, seed_design
+    from t2.flows.checks import check_study, first_runs
+    from t2.flows.plan import plan_summary
 
     cfg, root = _load(args)
     strategy = args.strategy or cfg.select.strategy
-    reqs = grid_schedule(cfg) if strategy == "grid" else seed_design(cfg)
+    reqs = first_runs(cfg, strategy)
     rows = plan_summary(cfg, reqs)
     total = sum(r["flops"] for r in rows)
     print(f"study {cfg.name} ({strategy}): root {root}")
@@ -57,9 +57,7 @@ def _plan_run(args) -> int:
     print(f"{len(rows)} runs, {sum(len(r['Ds']) for r in rows)} checkpoints, {total:.3g} FLOPs "
           f"({total / cfg.budget.train_flops:.1%} of the study budget "
           f"{cfg.budget.train_flops:.3g})")
-    if total > cfg.budget.train_flops:
-        raise ConfigError(f"{args.study}: budget.train_flops: the seed design alone needs "
-                          f"{total:.3g} FLOPs")
+    check_study(cfg, strategy, source=args.study)
     return 0
 
 
@@ -76,11 +74,10 @@ def _simulate_args(p):
 
 def _simulate_run(args) -> int:
     from t2.flows.driver import run_study, true_optima
-    from t2.flows.simulate import SimulatedExecutor, load_true_law
+    from t2.flows.executors.simulated import SimulatedExecutor
+    from t2.flows.executors.truth import load_true_law
 
-    cfg, root = _load(args)
-    if args.root is None and cfg.root is None:
-        root = Path("runs") / f"{cfg.name}-sim"
+    cfg, root = _load(args, "-sim")
     law = load_true_law(args.true_law)
     ex = SimulatedExecutor(law, cfg.eval.ks, noise=args.noise, seed=cfg.select.seed,
                            noise_mode=args.noise_mode or cfg.select.noise_per)
@@ -96,10 +93,10 @@ def _simulate_run(args) -> int:
 
 def _report_due(result, root: Path) -> bool:
     """A finished study that was rerun keeps its report (the rerun is a no-op)."""
-    from t2.flows.steps import report_dir
+    from t2.flows.steps import StudyPaths
     from t2.infra.storage import is_done
 
-    return not result.skipped or not is_done(report_dir(root))
+    return not result.skipped or not is_done(StudyPaths(root).report)
 
 
 def _run_args(p):
@@ -109,7 +106,7 @@ def _run_args(p):
 
 def _run_run(args) -> int:
     from t2.flows.driver import run_study
-    from t2.flows.executors import RealExecutor
+    from t2.flows.executors.real import RealExecutor
     from t2.flows.report import write_report
 
     cfg, root = _load(args)
@@ -126,9 +123,54 @@ def _status_args(p):
 
 
 def _status_run(args) -> int:
-    from t2.flows.status import print_status
+    from rich.console import Console
+    from t2.flows.status import study_status
 
-    return print_status(Path(args.root))
+    st = study_status(Path(args.root))
+    console = Console()
+    console.print(_runs_table(st.runs))
+    budget = st.cfg.budget.train_flops
+    done = f"finished ({st.reason})" if st.finished else "running"
+    console.print(f"study {st.cfg.name} ({st.strategy}): {done}; training FLOPs {st.flops:.3g} "
+                  f"of {budget:.3g} ({st.flops / budget:.1%})")
+    if st.forecast is None:
+        console.print("no forecast yet (too few finished runs)")
+    else:
+        console.print(_forecast_table(st.cfg, st.forecast))
+    return 0
+
+
+def _runs_table(runs):
+    from rich.table import Table
+
+    table = Table(title="runs")
+    for col in ("#", "state", "role", "N", "D", "tokens/param", "progress", "val loss"):
+        table.add_column(col, justify="right")
+    for r in runs:
+        loss = f"{r.val_loss:.4g}" if r.val_loss is not None else "-"
+        table.add_row(str(r.number), r.state, r.role, f"{r.N:.3g}",
+                      ",".join(f"{d:.3g}" for d in r.Ds), ",".join(f"{d / r.N:.0f}" for d in r.Ds),
+                      r.progress, loss)
+    return table
+
+
+def _forecast_table(cfg, rec):
+    import math
+
+    from rich.table import Table
+
+    table = Table(title=f"forecast after {rec.num_runs} runs ({rec.kind} law, "
+                        f"{cfg.select.interval:.0%} intervals)")
+    for col in ("C_train", "C_inf", "N*", "D*", "k*", "tokens/param"):
+        table.add_column(col, justify="right")
+    for t, target in enumerate(cfg.budget.targets):
+        cells = []
+        for j in range(3):
+            v, (lo, hi) = rec.forecast[t][j], rec.interval[t][j]
+            cells.append("-" if math.isnan(v) else f"{v:.3g} [{lo:.3g}, {hi:.3g}]")
+        N, D = rec.forecast[t][0], rec.forecast[t][1]
+        table.add_row(f"{target.c_train:.3g}", f"{target.c_inf:.3g}", *cells, f"{D / N:.0f}")
+    return table
 
 
 def _ui_args(p):
@@ -137,9 +179,19 @@ def _ui_args(p):
 
 
 def _ui_run(args) -> int:
-    from t2.flows.status import serve_ui
+    import subprocess
 
-    return serve_ui(Path(args.root), args.port)
+    from t2.flows.status import ui_command
+
+    cmd, links = ui_command(Path(args.root), args.port)
+    print(f"MLflow UI (store {links['store']}; Ctrl-C stops):", flush=True)
+    for name in ("study", "runs", "ui"):
+        if name in links:
+            print(f"  {name + ':':<7}{links[name]}", flush=True)
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 0
 
 
 COMMANDS = {

@@ -1,7 +1,8 @@
 """The ``t2`` command line: ``t2 --help`` lists the commands.
 
-Each command lives in a ``t2.flows.cmd_*`` module exposing ``COMMANDS = {name: (help, add_arguments,
-run)}``; those modules import heavy libraries (torch, ray, deepspeed) only inside ``run`` so that
+Each command group lives in a ``t2.flows.cli.*`` module exposing ``COMMANDS = {name: (help,
+add_arguments, run)}``; the modules parse arguments and print, and call library functions for
+everything else. They import heavy libraries (torch, ray, deepspeed) only inside ``run`` so that
 ``t2 --help`` and ``t2 validate`` answer instantly. Bad input (``ConfigError``) is one line on
 stderr and exit code 2, never a traceback.
 """
@@ -15,11 +16,11 @@ import sys
 from t2.infra.config import ConfigError
 
 COMMAND_MODULES = (
-    "t2.flows.cmd_train",      # train, validate
-    "t2.flows.cmd_evaluate",   # evaluate
-    "t2.flows.cmd_fit",        # fit, forecast
-    "t2.flows.cmd_study",      # run, plan, simulate, status, ui
-    "t2.flows.cmd_doctor",     # doctor
+    "t2.flows.cli.train",      # train, validate
+    "t2.flows.cli.evaluate",   # evaluate
+    "t2.flows.cli.fit",        # fit, forecast
+    "t2.flows.cli.study",      # run, plan, simulate, status, ui
+    "t2.flows.cli.doctor",     # doctor
 )
 
 
@@ -29,12 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name != module_name:
-                raise
-            continue  # command group not built yet
+        module = importlib.import_module(module_name)
         for name, (help_text, add_arguments, run) in module.COMMANDS.items():
             p = sub.add_parser(name, help=help_text, description=help_text)
             add_arguments(p)

@@ -1,0 +1,118 @@
+"""What the stages of a study hand each other, as frozen records with JSON round trips.
+
+    ckpt = Checkpoint(N=2e5, D=4e6, val_loss=3.1, result_dir="…/D4e+06")   # training made it
+    ev = Evaluation(loss_k={1: 2.3, 4: 1.7}, eval_dir="…")                  # sampling scored it
+    obs = Observation(run=3, checkpoint=ckpt, evaluation=ev)                 # one row of every fit
+    Observation.from_dict(obs.to_dict()) == obs
+
+A training run (``t2.flows.plan.RunRequest``) yields one ``Checkpoint`` per decayed D; each is
+evaluated into an ``Evaluation``; the Optuna ledger keeps the finished run's observations in its
+trial. A round of the study loop ends in a ``RoundRecord`` (``rounds/round-NNNN.json``, MLflow,
+``t2 status``, the report's history plot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One decayed checkpoint of a training run."""
+
+    N: float                    # parameters, with embeddings
+    D: float                    # training tokens
+    val_loss: float             # held-out loss of the pretraining data
+    result_dir: str             # the trainer's result directory of this D
+    hf_dir: str | None = None   # the HF export (real training)
+    flops: float | None = None  # 6·N·D of this checkpoint
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Checkpoint:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A checkpoint's task loss at each k: mean over tasks of mean −log pass@k over problems."""
+
+    loss_k: dict[int, float]
+    eval_dir: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"loss_k": {str(k): v for k, v in sorted(self.loss_k.items())},
+                "eval_dir": self.eval_dir}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Evaluation:
+        return cls(loss_k={int(k): float(v) for k, v in data.get("loss_k", {}).items()},
+                   eval_dir=data.get("eval_dir", ""))
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A finished run's checkpoint and its evaluation: what the fits read."""
+
+    run: int                    # the ledger's trial number of the training run
+    checkpoint: Checkpoint
+    evaluation: Evaluation
+
+    @property
+    def N(self) -> float:
+        return self.checkpoint.N
+
+    @property
+    def D(self) -> float:
+        return self.checkpoint.D
+
+    @property
+    def val_loss(self) -> float:
+        return self.checkpoint.val_loss
+
+    @property
+    def loss_k(self) -> dict[int, float]:
+        return self.evaluation.loss_k
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.checkpoint.to_dict(), **self.evaluation.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict, run: int) -> Observation:
+        return cls(run=run, checkpoint=Checkpoint.from_dict(data),
+                   evaluation=Evaluation.from_dict(data))
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One round of the study loop: the design so far and the forecast fitted to it.
+
+    ``forecast`` is (T, 3) N*, D*, k* per target, ``interval`` (T, 3, 2), ``width`` (T,) the
+    relative width of N*'s interval, ``law`` the point law and ``samples`` its bootstrap laws
+    (parameter dicts), ``N_error`` (T,) the forecast's error against a known truth (simulation).
+    """
+
+    num_runs: int
+    num_checkpoints: int
+    flops: float
+    kind: str | None = None
+    law: dict | None = None
+    samples: list[dict] = field(default_factory=list)
+    forecast: list | None = None
+    interval: list | None = None
+    width: list | None = None
+    N_error: list | None = None
+
+    @property
+    def fitted(self) -> bool:
+        return self.forecast is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RoundRecord:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})

@@ -1,0 +1,128 @@
+"""Each round's fit: the forecast law, its bootstrap over runs, and the forecast at the targets.
+
+    fit = fit_round(observations, targets, num_bootstrap=32, seed=0, prev=None)
+    np.exp(fit.forecast.point[t])          # N*, D*, k* at target t
+    np.exp(fit.forecast.interval(0.8))     # (T, 3, 2)
+
+With task losses at two or more k the forecast law is T² Approach 1 (``fit_t2_loss`` on
+−log pass@k, Roberts et al. 2026, arXiv 2604.01411); otherwise the Chinchilla law of the
+validation loss. The bootstrap resamples training runs (a run's decay checkpoints share its
+noise, so they move together) and refits every resample warm-started from the point fit
+(``t2.fitting.bootstrap``); while most resamples cannot identify the law (too few runs), the
+round has a point forecast and no interval; the forecast is ``t2.fitting.forecast``: the same code the report
+and ``t2 forecast`` use, so a round's numbers (MLflow, ``t2 status``, the selector) are the
+report's. The round's point law and bootstrap laws are kept in its record, and the report reads
+the last one instead of fitting again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from t2.fitting.bootstrap import Bootstrap, bootstrap_fit
+from t2.fitting.checks import FitError
+from t2.fitting.fit import fit_chinchilla, fit_t2_loss
+from t2.fitting.forecast import Forecast, forecast
+from t2.fitting.laws import law_from_dict, loss_params
+from t2.flows.records import Observation, RoundRecord
+
+# Fewest checkpoints before a fit is attempted (the T² law has 7 parameters).
+MIN_CHECKPOINTS = 7
+# A full grid-start fit whenever the data grew by this factor since the last one.
+COLD_GROWTH = 1.25
+
+
+@dataclass(frozen=True)
+class RoundFit:
+    """One round's forecast law (``kind`` "t2" or "chinchilla"), bootstrap and forecast."""
+
+    kind: str
+    boot: Bootstrap
+    forecast: Forecast
+    ks: tuple[int, ...] = ()
+    cold_at: int = 0            # number of checkpoints at the last cold (grid-start) fit
+
+    @property
+    def law(self):
+        return self.boot.law
+
+    @property
+    def targets(self) -> tuple[tuple[float, float], ...]:
+        return self.forecast.targets
+
+    @property
+    def theta(self) -> np.ndarray:
+        """(1 + B, 7) the point law and the bootstrap laws: the selector's ensemble."""
+        return loss_params([self.boot.law, *self.boot.laws])
+
+
+def fit_arrays(obs: list[Observation], kind: str) -> tuple[dict, np.ndarray]:
+    """The rows a law of ``kind`` is fitted to, and the run of each row (bootstrap groups).
+
+    "t2": one row per checkpoint and k (N, D, k, L = task loss); "chinchilla": one row per
+    checkpoint (N, D, L = validation loss)."""
+    if kind == "chinchilla":
+        return ({"N": np.array([o.N for o in obs], float), "D": np.array([o.D for o in obs], float),
+                 "L": np.array([o.val_loss for o in obs], float)},
+                np.array([o.run for o in obs]))
+    rows = [(o.N, o.D, float(k), L, o.run) for o in obs for k, L in sorted(o.loss_k.items())]
+    N, D, k, L, run = (np.array(c, float) for c in zip(*rows)) if rows else [np.array([])] * 5
+    return {"N": N, "D": D, "k": k, "L": L}, run.astype(int)
+
+
+def _best_fit(fit_fn, arrays: dict, init, cold: bool):
+    """Warm refit from the previous round's law; also a full grid-start fit when ``cold`` (the
+    data grew enough that the previous basin may be the wrong one). The lower objective wins."""
+    fits = []
+    if init is not None:
+        try:
+            fits.append(fit_fn(**arrays, init=init))
+        except FitError:
+            cold = True
+    if cold or not fits:
+        fits.append(fit_fn(**arrays))
+    return min(fits, key=lambda law: law.info["objective"])
+
+
+def fit_round(obs: list[Observation], targets, *, num_bootstrap: int = 32, seed: int = 0,
+              prev: RoundFit | None = None) -> RoundFit | None:
+    """Fit the point law and its bootstrap; None while the data cannot support a fit."""
+    if len(obs) < MIN_CHECKPOINTS or len({o.N for o in obs}) < 3:
+        return None
+    ks = tuple(sorted({k for o in obs for k in o.loss_k}))
+    kind = "t2" if len(ks) >= 2 else "chinchilla"
+    fit_fn = fit_t2_loss if kind == "t2" else fit_chinchilla
+    arrays, groups = fit_arrays(obs, kind)
+    cold = prev is None or prev.kind != kind or len(obs) >= COLD_GROWTH * prev.cold_at
+    try:
+        law = _best_fit(fit_fn, arrays, prev.law if prev and prev.kind == kind else None, cold)
+    except (FitError, ValueError):
+        return None
+    try:
+        boot = bootstrap_fit(fit_fn, arrays, groups, num_samples=num_bootstrap, seed=seed,
+                             law=law)
+    except FitError:  # most resamples do not identify the law: a point, but no interval yet
+        boot = Bootstrap(law=law, laws=[], num_failed=num_bootstrap)
+    return RoundFit(kind=kind, boot=boot, forecast=forecast(law, boot.laws, targets), ks=ks,
+                    cold_at=len(obs) if cold else prev.cold_at)
+
+
+def round_record(fit: RoundFit | None, *, num_runs: int, num_checkpoints: int, flops: float,
+                 interval: float, truth: np.ndarray | None = None) -> RoundRecord:
+    """The record of a round (fitted or not); ``truth`` (T, 3) log optima of a known law."""
+    if fit is None:
+        return RoundRecord(num_runs=num_runs, num_checkpoints=num_checkpoints, flops=flops)
+    fc = fit.forecast
+    error = None if truth is None else (np.exp(fc.point[:, 0] - truth[:, 0]) - 1).tolist()
+    return RoundRecord(num_runs=num_runs, num_checkpoints=num_checkpoints, flops=flops,
+                       kind=fit.kind, law=fit.law.to_dict(),
+                       samples=[lw.to_dict() for lw in fit.boot.laws],
+                       forecast=np.exp(fc.point).tolist(),
+                       interval=np.exp(fc.interval(interval)).tolist(),
+                       width=fc.width(interval).tolist(), N_error=error)
+
+
+def boot_of(rec: RoundRecord) -> Bootstrap:
+    """The point law and bootstrap laws a round record keeps."""
+    return Bootstrap(law=law_from_dict(rec.law), laws=[law_from_dict(s) for s in rec.samples])
