@@ -30,6 +30,8 @@ class Bootstrap:
     law: object
     laws: list = field(repr=False)
     num_failed: int = 0
+    # every resample's refit in draw order, None where it failed (to pair resamples of two fits)
+    replicates: list = field(default_factory=list, repr=False, compare=False)
 
     @property
     def samples(self) -> dict[str, np.ndarray]:
@@ -138,4 +140,4 @@ def bootstrap_fit(fit_fn, arrays: dict, groups, num_samples: int = 200, seed: in
     num_failed = len(results) - len(laws)
     if num_failed > max_failed_frac * num_samples:
         raise FitError(f"bootstrap: {num_failed} of {num_samples} refits failed")
-    return Bootstrap(law=law, laws=laws, num_failed=num_failed)
+    return Bootstrap(law=law, laws=laws, num_failed=num_failed, replicates=list(results))

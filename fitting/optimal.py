@@ -128,7 +128,11 @@ def _numeric_log_n(law, c_train, c_inf):
             return float(_loss(law, np.exp(u), ct / (6 * np.exp(u)), ci / (2 * np.exp(u))))
 
         grid = np.linspace(0.0, np.log(ci / 2.0), 400)
-        i = int(np.argmin([f(u) for u in grid]))
+        n = np.exp(grid)
+        with np.errstate(all="ignore"):
+            vals = np.asarray(_loss(law, n, ct / (6 * n), ci / (2 * n)), float)
+        # NaN where the law is undefined (e.g. a Beta shape underflows to 0 far from the data)
+        i = int(np.argmin(np.where(np.isfinite(vals), vals, np.inf)))
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
         out.append(np.exp(minimize_scalar(f, bounds=(lo, hi), method="bounded",
                                           options={"xatol": 1e-10}).x))

@@ -103,12 +103,27 @@ class EvalSpec(Spec):
     p_source: Literal["likelihood", "sampled"] = Field(
         "likelihood", description="p_i from the gold answer's likelihood or from c_i/n")
     max_new_tokens: int = Field(16, ge=1, description="completion length cap")
+    approach2: Literal["counts", "likelihood"] = Field(
+        "counts", description="T² Approach 2 data: beta-binomial on the sampled counts c_i of n, "
+        "or Beta on the gold answer's likelihood p_i (sensitive to its far lower tail)")
 
     @model_validator(mode="after")
     def _ks(self):
         if any(k < 1 or k > self.num_samples for k in self.ks):
             raise ValueError("ks: each k must be in 1..num_samples")
         return self
+
+
+class ValidationSpec(Spec):
+    """The validation stage (the T² paper's second question): after selection, train the
+    forecast T² optimum and the Chinchilla-optimal model at each budget and measure both."""
+
+    enabled: bool = Field(False, description="run the validation stage after selection")
+    budgets: list[TargetSpec] = Field(
+        default_factory=list, description="(c_train, c_inf) to validate at; empty: the "
+        "study's targets (use smaller ones, same C_inf/C_train, to fit the study's reach)")
+    max_samples: int = Field(64, ge=1, description="most samples per problem (n >= k when "
+                             "k = C_inf/2N is below it; else pass@k from the likelihood only)")
 
 
 class SelectSpec(Spec):
@@ -143,6 +158,7 @@ class StudyConfig(Spec):
     design: DesignSpec = Field(default_factory=DesignSpec)
     eval: EvalSpec = Field(default_factory=EvalSpec)
     select: SelectSpec = Field(default_factory=SelectSpec)
+    validation: ValidationSpec = Field(default_factory=ValidationSpec)
 
     @field_validator("train")
     @classmethod

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from t2.fitting.checks import FitError
+from t2.fitting.fit import fit_chinchilla
 from t2.fitting.forecast import optima
 from t2.flows import ledger
 from t2.flows.checks import check_study
@@ -25,10 +27,11 @@ from t2.flows.executors.base import Executor
 from t2.flows.plan import RunRequest
 from t2.flows.progress import RunProgress
 from t2.flows.records import Checkpoint, Evaluation, Observation, RoundRecord
-from t2.flows.rounds import RoundFit, fit_round, round_record
+from t2.flows.rounds import RoundFit, fit_arrays, fit_round, round_record
 from t2.flows.select import make_sampler, request_attrs, request_from_attrs, search_space
 from t2.flows.steps import Step, StudyPaths, run_step
 from t2.flows.tracking import StudyTracking, send_pending
+from t2.flows.validation import ValidationRun, sized, validation_plan
 from t2.infra.config import dump_config
 from t2.infra.storage import atomic_write, hash8, read_json, write_json
 
@@ -91,18 +94,19 @@ class Driver:
         out = run_step(step, self.paths, body)
         return [Checkpoint.from_dict(c) for c in read_json(out / "checkpoints.json")]
 
-    def evaluate(self, ckpt: Checkpoint) -> Evaluation:
-        """Evaluate (or skip, or redo) one checkpoint."""
+    def evaluate(self, ckpt: Checkpoint, step: Step | None = None, **settings) -> Evaluation:
+        """Evaluate (or skip, or redo) one checkpoint; ``settings``: the executor's ``ks`` and
+        ``num_samples`` when not the study's."""
         def body(out: Path) -> None:
-            child = self.tracking.child(out, f"eval-{out.name}",
-                                        {"N": ckpt.N, "D": ckpt.D, "kind": "eval"})
-            ev = self.executor.evaluate(ckpt, out, parent_run_id=child.run_id)
+            child = self.tracking.child(out, f"{out.parent.name}-{out.name}",
+                                        {"N": ckpt.N, "D": ckpt.D, "kind": out.parent.name})
+            ev = self.executor.evaluate(ckpt, out, parent_run_id=child.run_id, **settings)
             for k, L in sorted(ev.loss_k.items()):
                 child.log_metrics({"task_loss": L}, step=int(k))
             child.finish()
             write_json(out / "evaluation.json", ev.to_dict())
 
-        out = run_step(self.eval_step(ckpt), self.paths, body)
+        out = run_step(step or self.eval_step(ckpt), self.paths, body)
         return Evaluation.from_dict(read_json(out / "evaluation.json"))
 
     def execute(self, req: RunRequest, step: Step, base_dir: str | None,
@@ -234,7 +238,8 @@ class Driver:
             obs = ledger.observations(self.study)
             num_done = len(ledger.completed(self.study))
             state = fit_round(obs, self.targets, num_bootstrap=self.cfg.select.num_bootstrap,
-                              seed=self.cfg.select.seed + num_done, prev=state)
+                              seed=self.cfg.select.seed + num_done, prev=state,
+                              approach2=self.cfg.eval.approach2)
             result.rounds.append(self.record_round(state, spent))
             reason = self.stop_reason(state, spent, self.num_rounds())
             if not reason:
@@ -244,8 +249,54 @@ class Driver:
                 break
             self.run_batch(batch)
         result.reason, result.flops, result.state = reason, spent, state
+        if self.cfg.validation.enabled:
+            self.validate(state)
         self.finish(result)
         return result
+
+    # -- the validation stage --------------------------------------------------------------
+    def validation_plan(self, state: RoundFit | None) -> list[ValidationRun] | str:
+        """The runs to validate (saved before the first one trains, so a rerun trains the
+        same ones), or why there are none."""
+        saved = self.paths.validation_plan
+        if saved.exists():
+            return [ValidationRun(**r) for r in read_json(saved)]
+        if state is None or state.kind != "t2":
+            return "no T² law was fitted (too few runs, or no task losses at two k)"
+        obs = ledger.observations(self.study)
+        arrays = fit_arrays(obs, "chinchilla")[0]
+        try:
+            chin = fit_chinchilla(arrays["N"], arrays["D"], arrays["L"])
+            plan = validation_plan(self.cfg, state.law, chin)
+        except (FitError, ValueError) as err:
+            return f"no optimum to validate ({err})"
+        write_json(saved, [v.to_dict() for v in plan])
+        return plan
+
+    def validate(self, state: RoundFit | None) -> None:
+        """Train and evaluate every validation run (each a resumable step) and record them."""
+        plan = self.validation_plan(state)
+        if isinstance(plan, str):
+            self.log(f"validation: skipped: {plan}")
+            write_json(self.paths.validation, {"skipped": plan, "runs": [], "flops": 0.0})
+            return
+        runs = []
+        for v in plan:
+            req = RunRequest(N=v.N, Ds=(v.D,))
+            step = Step("validate", f"{v.model}-b{v.budget}",
+                        {"N": v.N, "D": v.D, "exec": self.executor.step_config()})
+            ckpt = self.train(req, step, None)[-1]
+            v = sized(self.cfg, v.budget, v.model, ckpt.N, v.c_train, v.c_inf)  # the N trained
+            ev_step = Step("validate-eval", f"{v.model}-b{v.budget}",
+                           {"k": v.k, "n": v.num_samples, "exec": self.executor.step_config(),
+                            "eval": self.cfg.eval.model_dump(mode="json", exclude_defaults=True)},
+                           deps=(ckpt.result_dir,))
+            ev = self.evaluate(ckpt, ev_step, ks=[v.k], num_samples=v.num_samples)
+            runs.append({**v.to_dict(), "D": ckpt.D, "flops": 6.0 * ckpt.N * ckpt.D,
+                         "problems": ev.problems, "loss_k": ev.to_dict()["tasks"]})
+            self.log(f"validation: {v.model} N={ckpt.N:.3g} D={ckpt.D:.3g} k={v.k} done")
+        write_json(self.paths.validation,
+                   {"runs": runs, "flops": float(sum(r["flops"] for r in runs))})
 
     def finish(self, result: StudyResult) -> None:
         self.log(f"study {self.cfg.name}: stopped ({result.reason}) after "

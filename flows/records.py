@@ -38,19 +38,43 @@ class Checkpoint:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A checkpoint's task loss at each k: mean over tasks of mean −log pass@k over problems."""
+    """A checkpoint's task losses: −log pass@k at each k, per task and pooled over tasks.
+
+    ``loss_k`` is the mean over tasks of each task's mean over problems (the study's pooled
+    target); ``tasks`` the same per task; ``problems`` a parquet table with one row per
+    (task, problem): ``task, problem_id, n, c, p`` (sampled counts and the gold answer's
+    likelihood), the data of Approach 2.
+    """
 
     loss_k: dict[int, float]
     eval_dir: str = ""
+    tasks: dict[str, dict[int, float]] = field(default_factory=dict)
+    problems: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"loss_k": {str(k): v for k, v in sorted(self.loss_k.items())},
-                "eval_dir": self.eval_dir}
+        return {"loss_k": _str_keys(self.loss_k), "eval_dir": self.eval_dir,
+                "tasks": {t: _str_keys(v) for t, v in sorted(self.tasks.items())},
+                "problems": self.problems}
 
     @classmethod
     def from_dict(cls, data: dict) -> Evaluation:
-        return cls(loss_k={int(k): float(v) for k, v in data.get("loss_k", {}).items()},
-                   eval_dir=data.get("eval_dir", ""))
+        return cls(loss_k=_int_keys(data.get("loss_k", {})), eval_dir=data.get("eval_dir", ""),
+                   tasks={t: _int_keys(v) for t, v in data.get("tasks", {}).items()},
+                   problems=data.get("problems", ""))
+
+
+def pooled(tasks: dict[str, dict[int, float]]) -> dict[int, float]:
+    """{k: mean over tasks} at the k every task has: the study's pooled task loss."""
+    ks = sorted(set.intersection(*(set(v) for v in tasks.values()))) if tasks else []
+    return {k: sum(v[k] for v in tasks.values()) / len(tasks) for k in ks}
+
+
+def _str_keys(loss_k: dict) -> dict[str, float]:
+    return {str(k): float(v) for k, v in sorted(loss_k.items())}
+
+
+def _int_keys(loss_k: dict) -> dict[int, float]:
+    return {int(k): float(v) for k, v in loss_k.items()}
 
 
 @dataclass(frozen=True)
@@ -93,6 +117,8 @@ class RoundRecord:
     ``forecast`` is (T, 3) N*, D*, k* per target, ``interval`` (T, 3, 2), ``width`` (T,) the
     relative width of N*'s interval, ``law`` the point law and ``samples`` its bootstrap laws
     (parameter dicts), ``N_error`` (T,) the forecast's error against a known truth (simulation).
+    ``laws`` holds the same per task × approach (``task, approach, law, samples, forecast,
+    interval``, or ``reason`` where a law is not identifiable).
     """
 
     num_runs: int
@@ -105,6 +131,7 @@ class RoundRecord:
     interval: list | None = None
     width: list | None = None
     N_error: list | None = None
+    laws: list[dict] = field(default_factory=list)
 
     @property
     def fitted(self) -> bool:

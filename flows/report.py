@@ -25,9 +25,12 @@ from t2.fitting.optimal import optimal_allocation, optimal_pooled
 from t2.flows import ledger
 from t2.flows.config import StudyConfig, load_study
 from t2.flows.records import RoundRecord
-from t2.flows.report_plots import plot_all
-from t2.flows.rounds import boot_of, fit_arrays, fit_round
+from t2.flows.report_plots import plot_all, plot_task
+from t2.flows.report_tasks import task_rows, task_table, validation_table
+from t2.flows.rounds import boot_of, fit_arrays, fit_round, law_fits_of
 from t2.flows.steps import StudyPaths
+from t2.flows.task_fits import POOLED, LawFit
+from t2.flows.validation import budgets, measured
 from t2.infra.storage import atomic_write, mark_done, read_json, write_json
 
 # Runs at most this many tokens/param count as "near Chinchilla" in the extrapolation check.
@@ -39,17 +42,19 @@ def read_rounds(paths: StudyPaths) -> list[RoundRecord]:
 
 
 def final_fit(cfg: StudyConfig, obs, rounds: list[RoundRecord]):
-    """(kind, Bootstrap) of the forecast law on all observations: the last round's when it saw
-    them all (it always does once a study has run), else fitted now as a round would be."""
+    """(kind, Bootstrap, per-task LawFits) of the laws on all observations: the last round's
+    when it saw them all (it always does once a study has run), else fitted now as a round
+    would be."""
+    targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
     last = rounds[-1] if rounds else None
-    if last is not None and last.fitted and last.num_checkpoints == len(obs) and last.samples:
-        return last.kind, boot_of(last)
-    fit = fit_round(obs, [(t.c_train, t.c_inf) for t in cfg.budget.targets],
-                    num_bootstrap=cfg.select.num_bootstrap,
-                    seed=cfg.select.seed + len({o.run for o in obs}))
+    if last is not None and last.fitted and last.num_checkpoints == len(obs):
+        return last.kind, boot_of(last), law_fits_of(last, targets)
+    fit = fit_round(obs, targets, num_bootstrap=cfg.select.num_bootstrap,
+                    seed=cfg.select.seed + len({o.run for o in obs}),
+                    approach2=cfg.eval.approach2)
     if fit is None:
         raise FitError(f"{len(obs)} checkpoints of {len({o.N for o in obs})} sizes are too few")
-    return fit.kind, fit.boot
+    return fit.kind, fit.boot, list(fit.laws)
 
 
 def forecast_rows(cfg: StudyConfig, law, fc: Forecast, chin_law, q: float) -> list[dict]:
@@ -109,14 +114,53 @@ def ratio_vs_inference(cfg: StudyConfig, law) -> list[dict]:
     return rows
 
 
-def _markdown(cfg, state, rows, extra, ratios, pooled, q) -> str:
+def per_task_rows(cfg: StudyConfig, pooled_a1: LawFit, laws, chin, q: float) -> list[list]:
+    """Per target: the rows of every task × approach, then the pooled ones."""
+    tasks = [f for f in laws if f.task != POOLED]
+    ordered = [*tasks, pooled_a1, *(f for f in laws if f.task == POOLED)]
+    return [task_rows(ordered, chin, target, t, q) for t, target in enumerate(cfg.budget.targets)]
+
+
+def task_plots(out: Path, cfg: StudyConfig, obs, laws, chin, q: float) -> list[Path]:
+    """One figure per task (and the pooled mean): both approaches beside Chinchilla."""
+    by_task: dict[str, dict] = {}
+    for f in laws:
+        by_task.setdefault(f.task, {})[f.approach] = f
+    return [plot_task(out, task, fits, obs, chin, cfg, q) for task, fits in by_task.items()]
+
+
+def validation_rows(paths: StudyPaths, laws, q: float) -> dict | None:
+    """The validation stage's runs measured against the laws, or None when it did not run."""
+    if not paths.validation.exists():
+        return None
+    done = read_json(paths.validation)
+    return {"skipped": done.get("skipped"), "flops": done.get("flops", 0.0),
+            "rows": measured(done["runs"], laws, q) if done["runs"] else []}
+
+
+def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated=None) -> str:
     pct = f"{q:.0%}"
     lines = [f"# T² study `{cfg.name}`", "",
              (f"{state['num_runs']} runs, {state['num_checkpoints']} checkpoints, "
               f"{state['flops']:.3g} of {cfg.budget.train_flops:.3g} training FLOPs "
               f"(stopped: {state.get('reason', 'running')}). Parameters counted with "
               "embeddings; training FLOPs = 6·N·D, inference FLOPs = 2·N·k per token."), "",
-             f"## Forecast (T² with {pct} bootstrap intervals vs Chinchilla)", "",
+             "## Forecast per task (T² Approach 1 and 2 vs the Chinchilla-optimal model)", "",
+             ("Approach 1 fits −log pass@k = E + A/N^α + B/D^β + G/k^γ; Approach 2 a Beta law of "
+              "per-problem accuracy driven by that task's loss at k = 1. The Chinchilla model "
+              "is sized by the Chinchilla fit of the validation loss; its pass@k is what the "
+              "same task's law predicts for it."), ""]
+    for t, target in enumerate(cfg.budget.targets):
+        if t < len(per_task):
+            lines += [*task_table(per_task[t], target, q), ""]
+    if validated is not None:
+        lines += ["## Validation: the forecast optimum trained beside the Chinchilla model", ""]
+        if validated["skipped"]:
+            lines += [f"Not run: {validated['skipped']}.", ""]
+        else:
+            lines += [f"{validated['flops']:.3g} training FLOPs (beside the study's budget).", "",
+                      *validation_table(validated["rows"], budgets(cfg), q), ""]
+    lines += [f"## Pooled forecast (T² with {pct} bootstrap intervals vs Chinchilla)", "",
              ("| C_train | C_inf | T² N* | T² D* | T² k* | T² tokens/param | T² pass@k | "
               "Chinchilla N | Chinchilla k | Chinchilla tokens/param | Chinchilla pass@k |"),
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -174,7 +218,7 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
     targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
     obs_arrays, t2_arrays = fit_arrays(obs, "chinchilla")[0], fit_arrays(obs, "t2")[0]
     try:
-        kind, boot = final_fit(cfg, obs, rounds)
+        kind, boot, laws = final_fit(cfg, obs, rounds)
         if kind != "t2":
             raise ValueError("no task losses at two or more k: there is no T² law to forecast "
                              "with (eval.ks)")
@@ -183,6 +227,7 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
         fc = forecast(law, boot.laws, targets)
         chin = fit_chinchilla(obs_arrays["N"], obs_arrays["D"], obs_arrays["L"])
         rows = forecast_rows(cfg, law, fc, chin, q)
+        per_task = per_task_rows(cfg, LawFit(POOLED, 1, boot, fc), laws, chin, q)
         ratios = ratio_vs_inference(cfg, law)
     except (FitError, ValueError) as err:  # too few or degenerate runs: say so, plot nothing
         return _write_unfitted(out, cfg, paths, study, obs, err, quiet)
@@ -195,13 +240,16 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
                   "train_fraction": a.train_fraction}
     state = {**paths.read_state(), "num_runs": len(ledger.completed(study)),
              "num_checkpoints": len(obs), "flops": ledger.flops_spent(study)}
+    validated = validation_rows(paths, [*laws, LawFit(POOLED, 1, boot, fc)], q)
     plots = plot_all(out, obs, law, chin, ratios, rounds, cfg, true_law=true_law)
+    plots += task_plots(out, cfg, obs, [*laws, LawFit(POOLED, 1, boot, fc)], chin, q)
     write_json(out / "report.json", {
         "t2_law": law.to_dict(), "chinchilla_law": chin.to_dict(),
         "t2_intervals": boot.intervals(q), "num_bootstrap": len(boot.laws), "forecast": rows,
+        "per_task": per_task, "validation": validated,
         "extrapolation": extra, "ratio_vs_c_inf": ratios, "deployment": pooled, "state": state,
         "true_law": true_law.to_dict() if true_law is not None else None})
-    text = _markdown(cfg, state, rows, extra, ratios, pooled, q)
+    text = _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task, validated)
     atomic_write(out / "report.md", text)
     mark_done(out, {"num_runs": state["num_runs"]})
     _log_artifacts(cfg, paths, [out / "report.md", out / "report.json", *plots])

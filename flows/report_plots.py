@@ -79,3 +79,56 @@ def plot_all(out: Path, obs, law, chin, ratios, rounds, cfg, true_law=None):
     paths.append(plots.plot_optimal_vs_budget(law, c_trains, t0.c_inf, out / "optimal"))
     atomic_write(out / "plots.txt", "\n".join(p.name for p in paths) + "\n")
     return paths
+
+
+def plot_task(out: Path, task: str, fits: dict, obs, chin_law, cfg, q: float) -> Path:
+    """One task: pass@k vs k with both approaches' fits, and N*, D*/N*, k* vs C_inf (at the
+    first target's C_train) with interval bands for both approaches and the Chinchilla model."""
+    from t2.fitting.forecast import forecast
+    from t2.flows.report_tasks import chinchilla_model, pass_at_k
+
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4))
+    have = [o for o in obs if task in o.evaluation.tasks] if task != "pooled" else \
+        [o for o in obs if o.loss_k]
+    picks = sorted(have, key=lambda o: (o.N, o.D))[:: max(1, len(have) // 5)][:6]
+    kk = np.geomspace(1, 4 * max(cfg.eval.ks), 60)
+    for i, o in enumerate(picks):
+        color = plt.cm.viridis(i / max(len(picks) - 1, 1))
+        losses = o.evaluation.tasks[task] if task != "pooled" else o.loss_k
+        ks = sorted(losses)
+        axes[0].scatter(ks, [np.exp(-losses[k]) for k in ks], s=10, color=color,
+                        label=f"N={o.N:.2g} D={o.D:.2g}")
+        for approach, style in ((1, "-"), (2, "--")):
+            f = fits.get(approach)
+            if f is not None and f.boot is not None:
+                axes[0].plot(kk, pass_at_k(f.boot.law, o.N, o.D, kk), style, color=color, lw=1)
+    axes[0].set(xscale="log", xlabel="k", ylabel="pass@k",
+                title=f"{task}: observed; Approach 1 (—), 2 (--)")
+    axes[0].legend(fontsize=6)
+    t0 = cfg.budget.targets[0]
+    c_infs = np.geomspace(1e-2, 1e2, 9) * t0.c_inf
+    grid = [(t0.c_train, float(c)) for c in c_infs]
+    for approach, color in ((1, "C0"), (2, "C1")):
+        f = fits.get(approach)
+        if f is None or f.boot is None or f.forecast is None:
+            continue
+        fc = forecast(f.boot.law, f.boot.laws, grid)
+        iv = np.exp(fc.interval(q))
+        tpp, tpp_iv = fc.tokens_per_param(q)
+        for ax, y, band in ((axes[1], np.exp(fc.point[:, 0]), iv[:, 0]), (axes[2], tpp, tpp_iv),
+                            (axes[3], np.exp(fc.point[:, 2]), iv[:, 2])):
+            ax.plot(c_infs, y, color=color, label=f"T² Approach {approach}")
+            ax.fill_between(c_infs, band[:, 0], band[:, 1], color=color, alpha=0.2)
+    chin = np.array([chinchilla_model(chin_law, ct, ci) for ct, ci in grid])
+    for ax, y, name in ((axes[1], chin[:, 0], "N*"), (axes[2], chin[:, 1] / chin[:, 0], "D*/N*"),
+                        (axes[3], chin[:, 2], "k*")):
+        ax.plot(c_infs, y, "k:", label="Chinchilla")
+        ax.set(xscale="log", yscale="log", xlabel="C_inf (FLOPs per token per query)",
+               ylabel=name, title=f"C_train {t0.c_train:.2g}")
+        ax.legend(fontsize=6)
+    path = out / f"task_{task.replace('/', '_').replace(':', '_')}.png"
+    tmp = out / f".{path.name}.tmp.png"
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+    return path

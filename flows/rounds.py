@@ -17,20 +17,19 @@ the last one instead of fitting again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from t2.fitting.bootstrap import Bootstrap, bootstrap_fit
+from t2.fitting.bootstrap import Bootstrap
 from t2.fitting.checks import FitError
 from t2.fitting.fit import fit_chinchilla, fit_t2_loss
 from t2.fitting.forecast import Forecast, forecast
 from t2.fitting.laws import law_from_dict, loss_params
 from t2.flows.records import Observation, RoundRecord
+from t2.flows.task_fits import COLD_GROWTH, LawFit, best_fit, bootstrap, fit_task_laws
 
 # Fewest checkpoints before a fit is attempted (the T² law has 7 parameters).
 MIN_CHECKPOINTS = 7
-# A full grid-start fit whenever the data grew by this factor since the last one.
-COLD_GROWTH = 1.25
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,7 @@ class RoundFit:
     forecast: Forecast
     ks: tuple[int, ...] = ()
     cold_at: int = 0            # number of checkpoints at the last cold (grid-start) fit
+    laws: tuple[LawFit, ...] = ()   # every task × approach, and the pooled Approach 2
 
     @property
     def law(self):
@@ -71,23 +71,11 @@ def fit_arrays(obs: list[Observation], kind: str) -> tuple[dict, np.ndarray]:
     return {"N": N, "D": D, "k": k, "L": L}, run.astype(int)
 
 
-def _best_fit(fit_fn, arrays: dict, init, cold: bool):
-    """Warm refit from the previous round's law; also a full grid-start fit when ``cold`` (the
-    data grew enough that the previous basin may be the wrong one). The lower objective wins."""
-    fits = []
-    if init is not None:
-        try:
-            fits.append(fit_fn(**arrays, init=init))
-        except FitError:
-            cold = True
-    if cold or not fits:
-        fits.append(fit_fn(**arrays))
-    return min(fits, key=lambda law: law.info["objective"])
-
-
 def fit_round(obs: list[Observation], targets, *, num_bootstrap: int = 32, seed: int = 0,
-              prev: RoundFit | None = None) -> RoundFit | None:
-    """Fit the point law and its bootstrap; None while the data cannot support a fit."""
+              prev: RoundFit | None = None, per_task: bool = True,
+              approach2: str = "counts") -> RoundFit | None:
+    """Fit the point law and its bootstrap, and (``per_task``) every task's laws by both
+    approaches (``t2.flows.task_fits``); None while the data cannot support a fit."""
     if len(obs) < MIN_CHECKPOINTS or len({o.N for o in obs}) < 3:
         return None
     ks = tuple(sorted({k for o in obs for k in o.loss_k}))
@@ -96,16 +84,18 @@ def fit_round(obs: list[Observation], targets, *, num_bootstrap: int = 32, seed:
     arrays, groups = fit_arrays(obs, kind)
     cold = prev is None or prev.kind != kind or len(obs) >= COLD_GROWTH * prev.cold_at
     try:
-        law = _best_fit(fit_fn, arrays, prev.law if prev and prev.kind == kind else None, cold)
+        law = best_fit(fit_fn, arrays, prev.law if prev and prev.kind == kind else None, cold)
+        # most resamples failing (too few runs): a point forecast, no interval yet
+        boot = bootstrap(fit_fn, arrays, groups, num_bootstrap, seed, law)
     except (FitError, ValueError):
         return None
-    try:
-        boot = bootstrap_fit(fit_fn, arrays, groups, num_samples=num_bootstrap, seed=seed,
-                             law=law)
-    except FitError:  # most resamples do not identify the law: a point, but no interval yet
-        boot = Bootstrap(law=law, laws=[], num_failed=num_bootstrap)
-    return RoundFit(kind=kind, boot=boot, forecast=forecast(law, boot.laws, targets), ks=ks,
-                    cold_at=len(obs) if cold else prev.cold_at)
+    fit = RoundFit(kind=kind, boot=boot, forecast=forecast(law, boot.laws, targets), ks=ks,
+                   cold_at=len(obs) if cold else prev.cold_at)
+    if not per_task:
+        return fit
+    laws = fit_task_laws(obs, targets, primary=fit, num_bootstrap=num_bootstrap, seed=seed,
+                         approach2=approach2, prev=prev.laws if prev else ())
+    return replace(fit, laws=laws)
 
 
 def round_record(fit: RoundFit | None, *, num_runs: int, num_checkpoints: int, flops: float,
@@ -120,9 +110,35 @@ def round_record(fit: RoundFit | None, *, num_runs: int, num_checkpoints: int, f
                        samples=[lw.to_dict() for lw in fit.boot.laws],
                        forecast=np.exp(fc.point).tolist(),
                        interval=np.exp(fc.interval(interval)).tolist(),
-                       width=fc.width(interval).tolist(), N_error=error)
+                       width=fc.width(interval).tolist(), N_error=error,
+                       laws=[_law_record(f, interval) for f in fit.laws])
+
+
+def _law_record(f: LawFit, q: float) -> dict:
+    rec = {"task": f.task, "approach": f.approach, "reason": f.reason}
+    if f.boot is not None:
+        rec.update(law=f.boot.law.to_dict(), samples=[lw.to_dict() for lw in f.boot.laws])
+    if f.forecast is not None:
+        rec.update(forecast=np.exp(f.forecast.point).tolist(),
+                   interval=np.exp(f.forecast.interval(q)).tolist())
+    return rec
 
 
 def boot_of(rec: RoundRecord) -> Bootstrap:
     """The point law and bootstrap laws a round record keeps."""
     return Bootstrap(law=law_from_dict(rec.law), laws=[law_from_dict(s) for s in rec.samples])
+
+
+def law_fits_of(rec: RoundRecord, targets) -> list[LawFit]:
+    """The per-task × approach fits a round record keeps, their forecasts recomputed by the one
+    forecast from the kept laws (so they equal the round's)."""
+    out = []
+    for r in rec.laws:
+        if "law" not in r:
+            out.append(LawFit(r["task"], r["approach"], reason=r["reason"]))
+            continue
+        boot = Bootstrap(law=law_from_dict(r["law"]),
+                         laws=[law_from_dict(s) for s in r["samples"]])
+        fc = forecast(boot.law, boot.laws, targets) if "forecast" in r else None
+        out.append(LawFit(r["task"], r["approach"], boot=boot, forecast=fc, reason=r["reason"]))
+    return out

@@ -16,6 +16,7 @@ A study root::
     runs/N…-hash/    the trainer's own directory of each training step (checkpoints, weights)
     cache/           the tokenized corpus every run shares
     rounds/round-NNNN.json   report/   mlflow/
+    validate/…  validate-eval/…  validation-plan.json  validation.json   (the validation stage)
 """
 
 from __future__ import annotations
@@ -107,6 +108,15 @@ class StudyPaths:
 
     def round(self, num_runs: int) -> Path:
         return self.rounds / f"round-{num_runs:04d}.json"
+
+    @property
+    def validation_plan(self) -> Path:
+        return self.root / "validation-plan.json"
+
+    @property
+    def validation(self) -> Path:
+        """What the validation stage trained and measured (written when it is done)."""
+        return self.root / "validation.json"
 
     @property
     def report(self) -> Path:

@@ -17,6 +17,7 @@ first, so the runs end FINISHED with all their metrics once the server is back.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from t2.flows.config import StudyConfig
@@ -73,14 +74,13 @@ class StudyTracking:
         return tr
 
     def log_round(self, rec: RoundRecord, step: int) -> None:
-        metrics = {"flops_spent": rec.flops, "num_runs": rec.num_runs}
-        for t, row in enumerate(rec.forecast or []):
-            for name, value in zip(("N_opt", "D_opt", "k_opt"), row):
-                if not math.isnan(value):
-                    metrics[f"target{t}.{name}"] = value
-            for name, (lo, hi) in zip(("N_opt", "D_opt", "k_opt"), rec.interval[t]):
-                if not math.isnan(lo):
-                    metrics[f"target{t}.{name}_lo"], metrics[f"target{t}.{name}_hi"] = lo, hi
+        """The round's forecast (N*, D*, k* and their interval per target), and the same for
+        every task × approach (``{task}.a{approach}.target{t}.N_opt``)."""
+        metrics = {"flops_spent": rec.flops, "num_runs": rec.num_runs,
+                   **_forecast_metrics("", rec.forecast, rec.interval)}
+        for law in rec.laws:
+            prefix = re.sub(r"[^A-Za-z0-9_./ -]", "_", f"{law['task']}.a{law['approach']}.")
+            metrics.update(_forecast_metrics(prefix, law.get("forecast"), law.get("interval")))
         self.parent.log_metrics(metrics, step=step)
 
     def log_artifact(self, path: str | Path) -> None:
@@ -90,6 +90,19 @@ class StudyTracking:
         self.parent.finish()
         if self.enabled:  # the server may be back by now: send what the study kept
             send_pending(self.cfg, self.paths.root, skip_if_down=True)
+
+
+def _forecast_metrics(prefix: str, forecast, interval) -> dict[str, float]:
+    out = {}
+    for t, row in enumerate(forecast or []):
+        for j, name in enumerate(("N_opt", "D_opt", "k_opt")):
+            key = f"{prefix}target{t}.{name}"
+            if not math.isnan(row[j]):
+                out[key] = row[j]
+            lo, hi = interval[t][j]
+            if not math.isnan(lo):
+                out[f"{key}_lo"], out[f"{key}_hi"] = lo, hi
+    return out
 
 
 def outbox_dirs(root: str | Path) -> list[Path]:

@@ -75,12 +75,15 @@ def _simulate_args(p):
 def _simulate_run(args) -> int:
     from t2.flows.driver import run_study, true_optima
     from t2.flows.executors.simulated import SimulatedExecutor
+    from t2.flows.executors.task_truth import load_task_truths
     from t2.flows.executors.truth import load_true_law
 
     cfg, root = _load(args, "-sim")
     law = load_true_law(args.true_law)
     ex = SimulatedExecutor(law, cfg.eval.ks, noise=args.noise, seed=cfg.select.seed,
-                           noise_mode=args.noise_mode or cfg.select.noise_per)
+                           noise_mode=args.noise_mode or cfg.select.noise_per,
+                           tasks=load_task_truths(args.true_law),
+                           num_samples=cfg.eval.num_samples)
     truth = true_optima(law, [(t.c_train, t.c_inf) for t in cfg.budget.targets])
     with study_lock(root):
         result = run_study(cfg, root, ex, strategy=args.strategy, truth=truth)

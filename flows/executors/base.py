@@ -5,7 +5,8 @@
         def step_config(self) -> dict: ...
         def check(self, reqs, *, source="study") -> None: ...
         def train(self, req, out_dir, *, base_dir=None, parent_run_id=None) -> list[Checkpoint]: ...
-        def evaluate(self, ckpt, out_dir, *, parent_run_id=None) -> Evaluation: ...
+        def evaluate(self, ckpt, out_dir, *, ks=None, num_samples=None,
+                     parent_run_id=None) -> Evaluation: ...
 
 Two implementations sit side by side: ``real.RealExecutor`` (DeepSpeed training, sampling) and
 ``simulated.SimulatedExecutor`` (draws from a known law). The driver (``t2.flows.driver``) runs
@@ -41,6 +42,8 @@ class Executor(Protocol):
               parent_run_id: str | None = None) -> list[Checkpoint]:
         """Train (or resume) ``req`` inside ``out_dir``; one checkpoint per D of the request."""
 
-    def evaluate(self, ckpt: Checkpoint, out_dir: Path, *,
+    def evaluate(self, ckpt: Checkpoint, out_dir: Path, *, ks: list[int] | None = None,
+                 num_samples: int | None = None,
                  parent_run_id: str | None = None) -> Evaluation:
-        """The task loss at each k of the study for one checkpoint, written under ``out_dir``."""
+        """One checkpoint's task losses at ``ks`` (default the study's ``eval.ks``), from
+        ``num_samples`` samples per problem (default ``eval.num_samples``), under ``out_dir``."""

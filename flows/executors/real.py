@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from t2.flows.config import StudyConfig
 from t2.flows.plan import RunRequest
-from t2.flows.records import Checkpoint, Evaluation
+from t2.flows.records import Checkpoint, Evaluation, pooled
 from t2.flows.steps import StudyPaths
 from t2.infra.storage import read_json, write_json
 
@@ -102,11 +102,13 @@ class RealExecutor:
                                     hf_dir=tj["hf_dir"], flops=tj["train_flops"]["6ND_total"]))
         return ckpts
 
-    def evaluate(self, ckpt: Checkpoint, out_dir: Path, *,
+    def evaluate(self, ckpt: Checkpoint, out_dir: Path, *, ks: list[int] | None = None,
+                 num_samples: int | None = None,
                  parent_run_id: str | None = None) -> Evaluation:
-        from t2.evaluation.evaluate import evaluate_checkpoint
+        from t2.evaluation.evaluate import TABLE_FILE, evaluate_checkpoint
 
         e, d = self.cfg.eval, self.cfg.dist
+        ks, n = list(ks or e.ks), num_samples or e.num_samples
         # ``evaluation/`` is evaluate_checkpoint's own resumable directory (its shards under
         # ``evaluation/samples``, its own _SUCCESS). With Ray, sampling runs on the cluster in a
         # training run's footprint (num_workers actors of threads_per_worker cores, or one GPU
@@ -115,13 +117,15 @@ class RealExecutor:
         on_ray = {"use_ray": True, "ray_address": self.ray_address, "num_workers": d.num_workers,
                   "cpus_per_worker": d.threads_per_worker or 1} if self.use_ray else {}
         result = evaluate_checkpoint(
-            ckpt.hf_dir, list(e.tasks), Path(out_dir) / "evaluation", n=e.num_samples,
+            ckpt.hf_dir, list(e.tasks), Path(out_dir) / "evaluation", n=n,
             num_problems=e.num_problems, seed=self.cfg.select.seed,
             max_new_tokens=e.max_new_tokens, tracking=False, **on_ray)
-        loss_k = task_losses(result.table(), e.ks, e.p_source)
+        tasks = per_task_losses(result.table(), ks, e.p_source)
+        loss_k = pooled(tasks)
         write_json(Path(out_dir) / "loss_k.detail.json",
                    {"p_source": e.p_source, "loss_k": loss_k, "summary": result.summary})
-        return Evaluation(loss_k=loss_k, eval_dir=str(out_dir))
+        return Evaluation(loss_k=loss_k, eval_dir=str(out_dir), tasks=tasks,
+                          problems=str(Path(out_dir) / "evaluation" / TABLE_FILE))
 
 
 def run_config(cfg: StudyConfig, req: RunRequest, name: str, *,
@@ -142,21 +146,25 @@ def run_config(cfg: StudyConfig, req: RunRequest, name: str, *,
     )
 
 
-def task_losses(table, ks: list[int], p_source: str) -> dict[int, float]:
-    """{k: mean over tasks of mean_i −log pass@k_i} from the per-problem table."""
+def per_task_losses(table, ks: list[int], p_source: str) -> dict[str, dict[int, float]]:
+    """{task: {k: mean_i −log pass@k_i}} from the per-problem table."""
     from t2.evaluation.passk import neg_log_pass_at_k_from_nll, pass_at_k
 
     out = {}
-    for k in ks:
-        per_task = []
-        for _, part in table.groupby("task", sort=True):
+    for task, part in table.groupby("task", sort=True):
+        losses = {}
+        for k in ks:
             if p_source == "likelihood":
                 L = neg_log_pass_at_k_from_nll(part["nll"].to_numpy(dtype=float), k)
             else:
                 n, c = part["n"].to_numpy(), part["c"].to_numpy()
-                pk = np.maximum(pass_at_k(n, c, k), 1.0 / (n + 1))
-                L = -np.log(pk)
-            per_task.append(float(np.mean(L)))
-        out[int(k)] = float(np.mean(per_task))
-        assert math.isfinite(out[int(k)]), (k, per_task)
+                L = -np.log(np.maximum(pass_at_k(n, c, k), 1.0 / (n + 1)))
+            losses[int(k)] = float(np.mean(L))
+            assert math.isfinite(losses[int(k)]), (task, k)
+        out[str(task)] = losses
     return out
+
+
+def task_losses(table, ks: list[int], p_source: str) -> dict[int, float]:
+    """{k: mean over tasks of mean_i −log pass@k_i} from the per-problem table."""
+    return pooled(per_task_losses(table, ks, p_source))

@@ -22,15 +22,17 @@ has no k effect: task losses are then omitted and the study forecasts with a Chi
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
+from t2.flows.executors.task_truth import TaskTruth
 from t2.flows.executors.truth import TrueLaw
 from t2.flows.plan import RunRequest
-from t2.flows.records import Checkpoint, Evaluation
+from t2.flows.records import Checkpoint, Evaluation, pooled
 from t2.infra.config import ConfigError
-from t2.infra.storage import hash8, read_json, write_json
+from t2.infra.storage import atomic_write, hash8, read_json, write_json
 
 # Tests: os._exit() inside the training step after this many finished ones (like kill -9).
 EXIT_HOOK = "T2_SIM_EXIT_AFTER_RUNS"
@@ -45,7 +47,8 @@ class SimulatedExecutor:
     shows_progress = False
 
     def __init__(self, law: TrueLaw, ks: list[int], *, noise: float = 0.01, seed: int = 0,
-                 max_parallel: int = 4, noise_mode: str = "run"):
+                 max_parallel: int = 4, noise_mode: str = "run",
+                 tasks: dict[str, TaskTruth] | None = None, num_samples: int = 16):
         if not 0 <= noise < 1:
             raise ConfigError(f"--noise: expected 0 <= noise < 1, got {noise}")
         if noise_mode not in ("checkpoint", "run"):
@@ -54,11 +57,16 @@ class SimulatedExecutor:
         self.law, self.ks, self.noise, self.seed = law, list(ks), float(noise), int(seed)
         self.max_parallel = max_parallel
         self.num_trained = 0
+        self.tasks, self.num_samples = dict(tasks or {}), int(num_samples)
 
     def step_config(self) -> dict:
         """What makes simulated results differ: part of every step's hash."""
-        return {"executor": "simulate", "law": self.law.to_dict(), "noise": self.noise,
-                "seed": self.seed, "noise_mode": self.noise_mode}
+        out = {"executor": "simulate", "law": self.law.to_dict(), "noise": self.noise,
+               "seed": self.seed, "noise_mode": self.noise_mode}
+        if self.tasks:  # only then, so studies without per-task laws keep their hashes
+            out["tasks"] = {name: t.to_dict() for name, t in sorted(self.tasks.items())}
+            out["num_samples"] = self.num_samples
+        return out
 
     def check(self, reqs: list[RunRequest], *, source: str = "study") -> None:
         """Nothing to check: any (N, D) can be drawn."""
@@ -89,17 +97,45 @@ class SimulatedExecutor:
         self.num_trained += 1
         return records
 
-    def evaluate(self, ckpt: Checkpoint, out_dir: Path, *,
+    def evaluate(self, ckpt: Checkpoint, out_dir: Path, *, ks: list[int] | None = None,
+                 num_samples: int | None = None,
                  parent_run_id: str | None = None) -> Evaluation:
-        """Task loss −log pass@k for each k of the study (empty without a k effect)."""
+        """Task loss −log pass@k at each k (empty without a k effect); with per-task laws, per
+        task (pooled = their mean) plus each task's per-problem table."""
         N, D = ckpt.N, ckpt.D
-        if not self.law.has_k:
-            write_json(out_dir / "summary.json", {"loss_k": {}})
-            return Evaluation(loss_k={}, eval_dir=str(out_dir))
+        ks = list(ks or self.ks)
         eps = read_json(Path(ckpt.result_dir) / "train.json")["eps"]
-        eps_k = self._rng("k", N, D).standard_normal(len(self.ks))
-        ks = np.asarray(self.ks, float)
-        L = self.law.task_loss(N, D, ks) * np.exp(eps + self.noise / 4 * eps_k)
-        loss_k = {int(k): float(v) for k, v in zip(self.ks, L)}
-        write_json(out_dir / "summary.json", {"loss_k": {str(k): v for k, v in loss_k.items()}})
-        return Evaluation(loss_k=loss_k, eval_dir=str(out_dir))
+        if self.tasks:
+            tasks = {name: self._noisy(t.task_loss, N, D, ks, eps, name)
+                     for name, t in sorted(self.tasks.items())}
+            problems = self._problems(N, D, num_samples or self.num_samples, out_dir)
+            ev = Evaluation(loss_k=pooled(tasks), eval_dir=str(out_dir), tasks=tasks,
+                            problems=str(problems))
+        elif self.law.has_k:
+            ev = Evaluation(loss_k=self._noisy(self.law.task_loss, N, D, ks, eps),
+                            eval_dir=str(out_dir))
+        else:
+            ev = Evaluation(loss_k={}, eval_dir=str(out_dir))
+        write_json(out_dir / "summary.json", ev.to_dict())
+        return ev
+
+    def _noisy(self, task_loss, N, D, ks, eps, *key) -> dict[int, float]:
+        """The law's losses at ``ks`` times the checkpoint's noise and per-k sampling noise."""
+        eps_k = self._rng("k", N, D, *key).standard_normal(len(ks))
+        L = task_loss(N, D, np.asarray(ks, float)) * np.exp(eps + self.noise / 4 * eps_k)
+        return {int(k): float(v) for k, v in zip(ks, L)}
+
+    def _problems(self, N: float, D: float, n: int, out_dir: Path) -> Path:
+        """Each task's per-problem (n, c, p) at (N, D), as a real evaluation's table."""
+        import pandas as pd
+
+        frames = []
+        for name, t in sorted(self.tasks.items()):
+            p, c = t.problems(N, D, n, self._rng("problems", N, D, name))
+            frames.append(pd.DataFrame({"task": name, "problem_id": np.arange(len(p)),
+                                        "n": n, "c": c, "p": p, "nll": -np.log(p)}))
+        path = Path(out_dir) / "per_problem.parquet"
+        buf = io.BytesIO()
+        pd.concat(frames, ignore_index=True).to_parquet(buf, index=False)
+        atomic_write(path, buf.getvalue())
+        return path

@@ -40,7 +40,7 @@ def test_ui_serves_the_study_store_on_localhost(sim_study, tmp_path):
         lines = [proc.stdout.readline() for _ in range(4)]
         links = dict(line.split() for line in lines[1:])
         assert links["ui:"] == f"http://127.0.0.1:{port}"
-        deadline = time.time() + 90
+        deadline = time.time() + 240  # mlflow ui: migrations, then gunicorn (slow on a busy box)
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
