@@ -3,7 +3,7 @@
     from t2.evaluation.likelihood import gold_logprobs
     rows = gold_logprobs(model, tokenizer, problems, batch_size=16)
     rows[i]["nll"]          # -log P(answers[0] | prompt), summed over the answer's tokens
-    rows[i]["choice_nll"]   # multiple choice: the same for every choice; "mc_correct" = argmin is gold
+    rows[i]["choice_nll"]   # multiple choice: the same per choice; "mc_correct": argmin is gold
 
 ``p_i = exp(-nll_i)`` is the single-sample success probability used by likelihood pass@k
 (``t2.evaluation.passk.pass_at_k_from_p``).

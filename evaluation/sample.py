@@ -215,7 +215,8 @@ def _top_p_filter(scores: torch.Tensor, top_p: float) -> torch.Tensor:
 
 @functools.cache
 def _cache_kwarg(model_cls) -> str:
-    return "cache" if "cache" in inspect.signature(model_cls.forward).parameters else "past_key_values"
+    params = inspect.signature(model_cls.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def _forward(model, cache, **inputs) -> tuple[torch.Tensor, object]:

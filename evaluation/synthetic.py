@@ -76,7 +76,8 @@ def _benchmark(num_chars: int = 5_000_000) -> None:
         start = time.perf_counter()
         size = sum(len(d) for d in fn(0, num_chars))
         seconds = time.perf_counter() - start
-        print(f"{name:10s} {size / 1e6:6.2f} MB in {seconds:5.2f} s = {size / 1e6 / seconds:5.1f} MB/s")
+        print(f"{name:10s} {size / 1e6:6.2f} MB in {seconds:5.2f} s = "
+              f"{size / 1e6 / seconds:5.1f} MB/s")
 
 
 if __name__ == "__main__":

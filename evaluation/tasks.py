@@ -35,8 +35,9 @@ class Problem:
     ``answers[0]`` is the canonical gold answer scored by likelihood; the others are accepted
     by the grader too. Answers and choices are exact continuations of ``prompt`` (usually with a
     leading space: prompt "...Answer:", answer " darwin"), so ``prompt + answers[0]`` is the
-    gold text; graders strip whitespace, so sampled completions need not match it byte for byte. For multiple choice, ``choices`` lists every option (each scored by
-    likelihood) and ``choices[gold_index] == answers[0]``.
+    gold text; graders strip whitespace, so sampled completions need not match it byte for byte.
+    For multiple choice, ``choices`` lists every option (each scored by likelihood) and
+    ``choices[gold_index] == answers[0]``.
     """
 
     id: str

@@ -49,7 +49,8 @@ def parse_row(row: dict, path: Path, lineno: int, sep: str) -> Problem:
         raise _field_error(path, lineno, "'prompt' must be a non-empty string")
     if "answer" not in row:
         raise _field_error(path, lineno, "'answer' is missing")
-    answers = [_continuation(prompt, a, sep) for a in _strings(row["answer"], path, lineno, "answer")]
+    answers = [_continuation(prompt, a, sep)
+               for a in _strings(row["answer"], path, lineno, "answer")]
     choices, gold_index = None, None
     if row.get("choices") is not None:
         choices = [_continuation(prompt, c, sep)

@@ -37,7 +37,7 @@ def as_array(name: str, values, *, positive: bool = True) -> np.ndarray:
 
 def check_arrays(*, num_params: int, positive: tuple[str, ...] | None = None,
                  **arrays) -> list[np.ndarray]:
-    """Validate equally long 1-D arrays with at least ``num_params`` points; return them in order."""
+    """Validate equally long 1-D arrays with at least ``num_params`` points; return in order."""
     out = [as_array(name, v, positive=positive is None or name in positive)
            for name, v in arrays.items()]
     lengths = {name: len(a) for name, a in zip(arrays, out)}

@@ -1,4 +1,4 @@
-"""How much a checkpoint at (N, D) would shrink the forecast's variance: the law's Fisher information.
+"""How much a checkpoint at (N, D) would shrink the forecast's variance: Fisher information.
 
     from t2.fitting.design import variance_reduction
     red, var = variance_reduction(theta, ks, targets, observed, cands, sigma=0.01)
@@ -89,7 +89,8 @@ def noise_covariance(num_k: int, sigma: float, shared: bool = True) -> np.ndarra
 
 
 def variance_reduction(theta: np.ndarray, ks, targets, observed, cands, *, sigma: float,
-                       with_k: bool = True, noise_per: str = "run") -> tuple[np.ndarray, np.ndarray]:
+                       with_k: bool = True,
+                       noise_per: str = "run") -> tuple[np.ndarray, np.ndarray]:
     """(C,) Var(log N*) each candidate removes (mean over replicates, as a fraction of their
     mean variance), and (B,) the replicates' current variances.
 

@@ -84,7 +84,8 @@ def minimize_batch(fun, x0, *, max_iter: int = 1000, memory: int = 10, ftol: flo
             idx = active[uphill]
             s_hist[idx] = y_hist[idx] = 0.0
             rho[idx] = 0.0
-            d[uphill] = -g[uphill] * (0.1 / np.maximum(np.abs(g[uphill]).max(axis=1), 1e-12))[:, None]
+            scale = 0.1 / np.maximum(np.abs(g[uphill]).max(axis=1), 1e-12)
+            d[uphill] = -g[uphill] * scale[:, None]
             slope[uphill] = np.einsum("sp,sp->s", d[uphill], g[uphill])
         x_old, f_old = X[active], F[active]
         x_new, f_new, g_new = x_old.copy(), f_old.copy(), g.copy()

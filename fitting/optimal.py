@@ -4,8 +4,8 @@
     a.N, a.D, a.k, a.k_int, a.tokens_per_param, a.loss, a.chinchilla.N
     p = optimal_pooled(law, c_total=1e22, T=512, Q=1e9)        # 6ND + 2NkTQ = C_total
 
-Separate budgets (Roberts et al. 2026, arXiv 2604.01411): with D and k fixed by N the loss is a sum of exponentials
-in log N, so the first-order condition ``-alpha A N^-alpha + beta B (6N/Ct)^beta
+Separate budgets (Roberts et al. 2026, arXiv 2604.01411): with D and k fixed by N the loss is a
+sum of exponentials in log N, so the first-order condition ``-alpha A N^-alpha + beta B (6N/Ct)^beta
 + gamma G (2N/Ci)^gamma = 0`` is monotone and solved by vectorized bisection (arrays of budgets
 work). k >= 1 is enforced (N <= C_inf/2). A Chinchilla law uses its closed form. A Beta law
 (accuracy) is maximized numerically over log N. Every allocation carries ``chinchilla``: the

@@ -101,8 +101,8 @@ def plot_optimal_vs_budget(law, c_train, c_inf, path, *, bootstrap=None, q: floa
         t2_vals, ch_vals = getattr(alloc, name), getattr(chin, name)
         ax.plot(c_train, t2_vals, label="T²" if not isinstance(law, ChinchillaLaw) else "law")
         ax.plot(c_train, ch_vals, "--", label="Chinchilla")
-        band = _band(bootstrap, lambda lw, n=name: getattr(optimal_allocation(lw, c_train, c_inf), n),
-                     q)
+        band = _band(bootstrap,
+                     lambda lw, n=name: getattr(optimal_allocation(lw, c_train, c_inf), n), q)
         if band is not None:
             ax.fill_between(c_train, band[0], band[1], alpha=0.25, label=f"{q:.0%} CI")
             data[f"{name}_ci"] = band

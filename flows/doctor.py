@@ -22,7 +22,8 @@ def _torch() -> Check:
     if torch.cuda.is_available():
         names = {torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())}
         bf16 = torch.cuda.is_bf16_supported()
-        return "ok", f"torch {torch.__version__}, {torch.cuda.device_count()} GPU(s) {sorted(names)}, bf16={bf16}", ""
+        return "ok", (f"torch {torch.__version__}, {torch.cuda.device_count()} GPU(s) "
+                      f"{sorted(names)}, bf16={bf16}"), ""
     return "ok", f"torch {torch.__version__}, CPU only ({os.cpu_count()} cores): fp32 + gloo", ""
 
 
@@ -45,7 +46,8 @@ def _ray(address: str | None) -> Callable[[], Check]:
         import ray
 
         if address is None:
-            return "ok", f"ray {ray.__version__}; studies start a local Ray unless --ray-address", ""
+            return "ok", (f"ray {ray.__version__}; studies start a local Ray unless "
+                          "--ray-address"), ""
         try:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
             res = ray.cluster_resources()

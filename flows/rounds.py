@@ -9,10 +9,11 @@ With task losses at two or more k the forecast law is T² Approach 1 (``fit_t2_l
 validation loss. The bootstrap resamples training runs (a run's decay checkpoints share its
 noise, so they move together) and refits every resample warm-started from the point fit
 (``t2.fitting.bootstrap``); while most resamples cannot identify the law (too few runs), the
-round has a point forecast and no interval; the forecast is ``t2.fitting.forecast``: the same code the report
-and ``t2 forecast`` use, so a round's numbers (MLflow, ``t2 status``, the selector) are the
-report's. The round's point law and bootstrap laws are kept in its record, and the report reads
-the last one instead of fitting again.
+round has a point forecast and no interval; the forecast is ``t2.fitting.forecast``: the same
+code the report and ``t2 forecast`` use, so a round's numbers (MLflow, ``t2 status``, the
+selector) are the report's. The round's point law and bootstrap laws are kept in its record,
+and the report reads the last one instead of fitting again. Every task's laws by both
+approaches come with it (``t2.flows.task_fits``).
 """
 
 from __future__ import annotations

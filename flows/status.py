@@ -41,6 +41,7 @@ class StudyStatus:
     flops: float
     runs: list[RunRow]
     forecast: RoundRecord | None     # the newest fitted round
+    validation_flops: float | None = None  # the validation stage's training, once it is done
 
 
 def study_config(root: str | Path) -> StudyConfig:
@@ -92,7 +93,9 @@ def study_status(root: str | Path) -> StudyStatus:
     return StudyStatus(cfg=cfg, strategy=state.get("strategy", cfg.select.strategy),
                        finished=bool(state.get("finished")), reason=state.get("reason", ""),
                        flops=ledger.flops_spent(study), runs=run_rows(study, paths),
-                       forecast=newest_forecast(paths))
+                       forecast=newest_forecast(paths),
+                       validation_flops=read_json(paths.validation).get("flops")
+                       if paths.validation.exists() else None)
 
 
 def ui_command(root: str | Path, port: int) -> tuple[list[str], dict[str, str]]:

@@ -5,8 +5,8 @@ arXiv 2604.01411).
     {(f.task, f.approach): f.forecast for f in laws if f.forecast is not None}
 
 For every task the round has data for: **Approach 1**, ``fit_t2_loss`` on that task's
-−log pass@k at each k; **Approach 2**, ``fit_t2_beta`` on its per-problem table (beta-binomial on the
-sampled counts c_i of n, or Beta on the gold answer's likelihood p_i: ``eval.approach2``; in
+−log pass@k at each k; **Approach 2**, ``fit_t2_beta`` on its per-problem table (beta-binomial on
+the sampled counts c_i of n, or Beta on the gold answer's likelihood p_i: ``eval.approach2``; in
 simulation the Beta on likelihoods recovers a planted law's precision poorly, as it is dominated
 by the far lower tail of p_i),
 its mean and precision driven by the task's Approach-1 law at k = 1. The pooled Approach 2 uses

@@ -1,7 +1,7 @@
 """MLflow for a study: one parent run per study, nested children per training run and evaluation.
 
     tr = StudyTracking(cfg, root, "active", run_id=saved_id)   # creates or reattaches the parent
-    child = tr.child(step_dir, "eval-N2e5-D4e6", {"N": 2e5})    # reattaches via step_dir/tracking.json
+    child = tr.child(step_dir, "eval-N2e5-D4e6", {"N": 2e5})  # reattaches: step_dir/tracking.json
     tr.log_round(record, step=num_runs); tr.finish()
 
 The store is ``cfg.tracking.uri`` or a sqlite file under ``{root}/mlflow``. Run ids are saved

@@ -1,4 +1,4 @@
-"""The validation stage: train the forecast T² optimum and the Chinchilla-optimal model, measure both.
+"""The validation stage: train the forecast T² optimum and the Chinchilla-optimal model; measure.
 
     plan = validation_plan(cfg, fit, chin_law)      # [ValidationRun] per budget: t2 and chinchilla
     rows = measured(done_runs, laws, q)             # per run and task: measured vs forecast pass@k

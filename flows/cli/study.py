@@ -136,6 +136,8 @@ def _status_run(args) -> int:
     done = f"finished ({st.reason})" if st.finished else "running"
     console.print(f"study {st.cfg.name} ({st.strategy}): {done}; training FLOPs {st.flops:.3g} "
                   f"of {budget:.3g} ({st.flops / budget:.1%})")
+    if st.validation_flops is not None:
+        console.print(f"validation stage: {st.validation_flops:.3g} training FLOPs")
     if st.forecast is None:
         console.print("no forecast yet (too few finished runs)")
     else:

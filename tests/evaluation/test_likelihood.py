@@ -1,4 +1,4 @@
-"""Gold-answer likelihoods on a tiny random Llama: batched equals unbatched, boundary, truncation."""
+"""Gold-answer likelihoods on a tiny random Llama: batched = unbatched, boundary, truncation."""
 
 import math
 

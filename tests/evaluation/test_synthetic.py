@@ -1,4 +1,4 @@
-"""Synthetic tasks: determinism, graders, correct gold answers, and no eval leakage into pretraining."""
+"""Synthetic tasks: determinism, graders, correct gold answers, no eval leakage into pretraining."""
 
 import hashlib
 import itertools
@@ -32,7 +32,7 @@ def stream() -> str:
 
 @pytest.fixture(scope="module")
 def window_hashes(stream):
-    """Hashes of every 1- and 2-line window of the stream (a problem's question+answer is 1 or 2)."""
+    """Hashes of every 1- and 2-line window of the stream (a problem's question+answer: 1 or 2)."""
     lines = stream.split("\n")
     hashes = {_sha(line + "\n") for line in lines}
     hashes |= {_sha(a + "\n" + b + "\n") for a, b in itertools.pairwise(lines)}
