@@ -83,7 +83,8 @@ def sample_detailed(model, tokenizer, prompts: list[str], n: int, *, max_new_tok
     if any(len(ids) == 0 for ids in encoded):
         raise ValueError("prompts: every prompt must encode to at least one token")
     eos = set(eos_token_ids) if eos_token_ids is not None else _default_eos(model, tokenizer)
-    gens = [_generator(seed, k) if temperature > 0 else None for k in keys]
+    device = next(model.parameters()).device
+    gens = [_generator(seed, k, device) if temperature > 0 else None for k in keys]
     out_ids: list[list[list[int]]] = [[] for _ in prompts]
     if share_prefix is None:
         share_prefix = supports_shared_prefix(model)
@@ -137,8 +138,10 @@ def _pad_id(tokenizer, eos: set[int]) -> int:
     return min(eos) if eos else 0  # any id works: padded positions are masked out
 
 
-def _generator(seed: int, key: str) -> torch.Generator:
-    g = torch.Generator()
+def _generator(seed: int, key: str, device=None) -> torch.Generator:
+    """A prompt's own generator, on the model's device so the race noise of every decode step
+    is drawn where the logits are (a [rows, vocab] copy per step otherwise)."""
+    g = torch.Generator(device=device or "cpu")
     g.manual_seed(int(hash8("sample", seed, key), 16))
     return g
 
@@ -173,12 +176,16 @@ class _Decoder:
 
     def __init__(self, tokenizer, stop: tuple[str, ...], eos: set[int]):
         self.tokenizer, self.stop, self.eos = tokenizer, stop, eos
+        # A stop string of b bytes spans at most b tokens, and everything before the newest
+        # token was checked at earlier steps: decoding this tail is enough (not the whole row).
+        self.window = 1 + max((len(s.encode()) for s in stop), default=0)
 
     def finished(self, rows: list[list[int]]) -> list[bool]:
         done = [bool(r) and r[-1] in self.eos for r in rows]
         if self.stop:
             live = [i for i, d in enumerate(done) if not d]
-            texts = self.tokenizer.batch_decode([rows[i] for i in live], skip_special_tokens=True)
+            texts = self.tokenizer.batch_decode([rows[i][-self.window:] for i in live],
+                                                skip_special_tokens=True)
             for i, text in zip(live, texts):
                 done[i] = any(s in text for s in self.stop)
         return done
@@ -198,7 +205,7 @@ def _next_tokens(logits: torch.Tensor, temperature: float, top_p: float,
     if top_p < 1:
         scores = _top_p_filter(scores, top_p)
     probs = scores.softmax(dim=-1)
-    race = torch.cat([torch.empty(c, probs.shape[-1]).exponential_(generator=g)
+    race = torch.cat([torch.empty(c, probs.shape[-1], device=g.device).exponential_(generator=g)
                       for g, c in zip(gens, counts) if c > 0]).to(probs.device)
     return (probs / race).argmax(dim=-1)
 
