@@ -33,7 +33,8 @@ from t2.infra.config import ConfigError
 # deliberately absent: it is never turned off.
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
 WORKER_ENV_KEYS = ("DS_ACCELERATOR", "T2_CACHE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE",
-                   "MLFLOW_ENABLE_ASYNC_LOGGING", "TOKENIZERS_PARALLELISM", "T2_EXIT_AFTER_PROGRESS")
+                   "MLFLOW_ENABLE_ASYNC_LOGGING", "TOKENIZERS_PARALLELISM",
+                   "T2_EXIT_AFTER_PROGRESS")
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 PROBE_TIMEOUT_S = 5.0
 AUTH_HINT = ("with token auth, export RAY_AUTH_MODE=token and the head's token "
@@ -95,7 +96,8 @@ def probe(address: str) -> str:
         with socket.create_connection(hp, timeout=PROBE_TIMEOUT_S):
             pass
     except OSError as err:
-        via = f" (from {_address_file()}, left by a cluster that died?)" if address == "auto" else ""
+        via = (f" (from {_address_file()}, left by a cluster that died?)"
+               if address == "auto" else "")
         raise ConfigError(f"--ray-address {address}: nothing answers at {resolved}{via}: "
                           f"{err.strerror or err}") from None
     return resolved
@@ -140,7 +142,7 @@ def start_or_join_ray(ray_address: str | None = None, *, num_cpus: int | None = 
         joinable = probe(address)
         try:
             ray.init(address=joinable, **kwargs)
-        except Exception as err:  # ray raises many types; one line names the cause
+        except Exception as err:  # noqa: BLE001 - ray raises many types; one line names the cause
             first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ConfigError(f"--ray-address {address}: cannot join the Ray cluster: {first} "
                               f"({AUTH_HINT})") from None

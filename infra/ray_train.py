@@ -21,8 +21,12 @@ from pathlib import Path
 
 # Kept importable for older callers: Ray is started or joined by t2.infra.ray_cluster now, which
 # never turns token auth off and keeps a local Ray on 127.0.0.1.
-from t2.infra.ray_cluster import RAY_ENV, WORKER_ENV_KEYS, _ensure_ray  # noqa: F401
-from t2.infra.ray_cluster import start_or_join_ray
+from t2.infra.ray_cluster import (  # noqa: F401
+    RAY_ENV,
+    WORKER_ENV_KEYS,
+    _ensure_ray,
+    start_or_join_ray,
+)
 
 
 def _cluster_has_gpus() -> bool:
