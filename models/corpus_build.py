@@ -161,7 +161,7 @@ def _run_ray(todo: list[dict], ctx: dict, builtin: dict, progress: Progress) -> 
 
     data_ctx = ray.data.DataContext.get_current()
     data_ctx.enable_progress_bars = False  # ours says tokens/s
-    data_ctx.scheduling_strategy = "SPREAD"  # shards over all nodes, not packed onto one
+    # Ray Data spreads its tasks over the nodes (its default scheduling strategy, SPREAD)
     rows = [{"id": p["id"], "plan": json.dumps(p)} for p in todo]
     ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map(
         ray_row, fn_kwargs={"ctx": ctx, "builtin": builtin}, num_cpus=1)
