@@ -35,7 +35,7 @@ LOCAL_MAX_BYTES = 256 << 20  # below this much input the shards run in this proc
 BPE_TRAIN_CHARS = 5_000_000  # as for the original corpus format (t2.models.data)
 
 
-def _inputs(spec, cache: Path) -> dict[str, list[Path] | None]:
+def source_inputs(spec, cache: Path) -> dict[str, list[Path] | None]:
     """Mix source -> its files (None for a built-in source), in sorted source order."""
     from t2.models.corpus_hf import dataset_files
 
@@ -77,7 +77,7 @@ def _tokenizer_identity(spec, cache: Path) -> str:
 
 def sharded_dir(spec, cache: Path) -> Path:
     """``<cache>/corpus-<hash8>`` of a spec that needs the sharded format."""
-    content = _content(spec, _inputs(spec, cache), _tokenizer_identity(spec, cache))
+    content = _content(spec, source_inputs(spec, cache), _tokenizer_identity(spec, cache))
     return Path(cache) / f"corpus-{hash8('corpus', content)}"
 
 
@@ -100,16 +100,16 @@ def plan_shards(spec, inputs: dict) -> tuple[list[dict], dict]:
     return [{"id": i, **p} for i, p in enumerate(plans)], builtin
 
 
-def _bpe_texts(spec, plans: list[dict], builtin: dict) -> list[str]:
+def bpe_texts(spec, plans: list[dict], builtin: dict) -> list[str]:
     """The BPE's training text: each source's weight share of ``BPE_TRAIN_CHARS``, from the
     start of its first shards (or of its built-in stream)."""
-    from t2.models.tokenize_shards import _builtin_documents
+    from t2.models.tokenize_shards import builtin_documents
 
     total, texts = sum(spec.mix.values()), []
     for name in sorted(spec.mix):
         want, got = BPE_TRAIN_CHARS * spec.mix[name] / total, 0
         for plan in (p for p in plans if p["source"] == name):
-            docs = (_builtin_documents({**plan, "num_tokens": int(want)}, builtin)
+            docs = (builtin_documents({**plan, "num_tokens": int(want)}, builtin)
                     if plan["format"] == "builtin" else read_documents(plan))
             for text, _ in docs:
                 texts.append(text)
@@ -285,8 +285,8 @@ def build_sharded(spec, cache: Path, final: Path, *, use_ray: bool | None = None
         if is_done(final):
             return final
         start = time.perf_counter()
-        plans, builtin = plan_shards(spec, _inputs(spec, cache))
-        tok = resolve_tokenizer(spec, cache, bpe_texts=lambda: _bpe_texts(spec, plans, builtin))
+        plans, builtin = plan_shards(spec, source_inputs(spec, cache))
+        tok = resolve_tokenizer(spec, cache, bpe_texts=lambda: bpe_texts(spec, plans, builtin))
         ctx = {"dtype": "uint16" if tok.vocab_size <= 2 ** 16 else "uint32",
                "eos_id": tok.eos_id, "seed": spec.seed, "val_fraction": spec.val_fraction,
                "tokenizer": "byte" if tok.kind == "byte" else tok.json()}

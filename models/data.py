@@ -206,7 +206,7 @@ def _write_stream(spec, backend, eos_id: int, need: int, out: Path, dtype) -> di
     return {"num_documents": num_docs, "num_chars_drawn": num_chars}
 
 
-def _bpe_tokenizer(spec, cache: Path) -> Path:
+def bpe_tokenizer(spec, cache: Path) -> Path:
     """Train (or reuse) the corpus BPE on the first characters of the document stream."""
     need = int(spec.corpus_tokens) + val_tokens_for(int(spec.corpus_tokens))
     docs = draw_documents(spec.mix, spec.seed, min(BPE_TRAIN_CHARS, 8 * need))
@@ -232,7 +232,7 @@ def _build(spec, cache: Path, out: Path) -> dict:
     if spec.tokenizer == "byte":
         tok_dir, backend, vocab_size = tokenizer_path("byte", cache_dir=cache), None, BYTE_VOCAB_SIZE
     else:
-        tok_dir = _bpe_tokenizer(spec, cache)
+        tok_dir = bpe_tokenizer(spec, cache)
         backend = load_tokenizer(tok_dir).backend_tokenizer
         vocab_size = backend.get_vocab_size()
     dtype = np.uint16 if vocab_size <= 2 ** 16 else np.uint32
@@ -245,18 +245,35 @@ def _build(spec, cache: Path, out: Path) -> dict:
     return {"spec": legacy_dump(spec)}
 
 
-def _cache(cache_dir: str | Path | None) -> Path:
+def cache_path(cache_dir: str | Path | None) -> Path:
     return Path(cache_dir) if cache_dir is not None else default_cache_dir()
 
 
 def corpus_dir(spec, cache_dir: str | Path | None = None) -> Path:
     """Where the corpus of ``spec`` is cached (a sharded spec's files must be readable)."""
-    cache = _cache(cache_dir)
+    cache = cache_path(cache_dir)
     if is_legacy(spec):
         return cache / f"corpus-{hash8('corpus', FORMAT_VERSION, legacy_dump(spec))}"
     from t2.models.corpus_build import sharded_dir
 
     return sharded_dir(spec, cache)
+
+
+def check_data(spec, cache_dir: str | Path | None = None) -> None:
+    """Cheap checks before any compute (for ``t2 validate`` / ``plan`` / ``run``): every mix
+    name is a source, every glob matches files of a known type, every saved dataset is
+    readable as such, a user tokenizer loads. ConfigError (one line naming the field or file)
+    otherwise. File contents are only read when the corpus is built."""
+    cache = cache_path(cache_dir)
+    if is_legacy(spec):
+        check_mix(spec.mix)
+        return
+    from t2.models.corpus_build import source_inputs
+    from t2.models.tokenizer import vocab_size
+
+    inputs = source_inputs(spec, cache)
+    check_mix({n: w for n, w in spec.mix.items() if inputs[n] is None})
+    vocab_size(spec, cache)
 
 
 def prepare_corpus(spec, cache_dir: str | Path | None = None, *, use_ray: bool | None = None,

@@ -118,13 +118,13 @@ def _builtin_source(name: str, share: float, tok, seed: int) -> float:
 
 
 def _estimate_legacy(spec, cache: Path) -> Repetition:
-    from t2.models.data import _bpe_tokenizer, check_mix
+    from t2.models.data import bpe_tokenizer, check_mix
     from t2.models.tokenizer import load_tokenizer
     from t2.models.user_tokenizer import TokenizerInfo, resolve_tokenizer
 
     check_mix(spec.mix)
     if spec.tokenizer == "bpe":
-        path = _bpe_tokenizer(spec, cache)
+        path = bpe_tokenizer(spec, cache)
         tok = TokenizerInfo("bpe", path, 1, len(load_tokenizer(path)), path.name)
     else:
         tok = resolve_tokenizer(spec, cache)
@@ -135,11 +135,11 @@ def _estimate_legacy(spec, cache: Path) -> Repetition:
 
 
 def _estimate_sharded(spec, cache: Path) -> Repetition:
-    from t2.models.corpus_build import _bpe_texts, _inputs, plan_shards
+    from t2.models.corpus_build import bpe_texts, plan_shards, source_inputs
     from t2.models.user_tokenizer import resolve_tokenizer
 
-    plans, builtin = plan_shards(spec, _inputs(spec, cache))
-    tok = resolve_tokenizer(spec, cache, bpe_texts=lambda: _bpe_texts(spec, plans, builtin))
+    plans, builtin = plan_shards(spec, source_inputs(spec, cache))
+    tok = resolve_tokenizer(spec, cache, bpe_texts=lambda: bpe_texts(spec, plans, builtin))
     total, unique = sum(spec.mix.values()), {}
     for name in sorted(spec.mix):
         mine = [p for p in plans if p["source"] == name]
@@ -155,9 +155,9 @@ def repetition(spec, cache_dir: str | Path | None = None) -> Repetition:
     """Unique tokens of ``spec``'s corpus: exact when it is built in ``cache_dir``, else
     estimated (ConfigError naming the file when the data cannot be read)."""
     from t2.models.corpus import Corpus
-    from t2.models.data import _cache, corpus_dir, is_legacy
+    from t2.models.data import cache_path, corpus_dir, is_legacy
 
-    cache = _cache(cache_dir)
+    cache = cache_path(cache_dir)
     path = corpus_dir(spec, cache)
     if is_done(path):
         corpus = Corpus(path)

@@ -108,7 +108,7 @@ def encode(raws: list[bytes], texts: list[str], ctx: dict) -> tuple[np.ndarray, 
     return out, lens + 1
 
 
-def _builtin_documents(plan: dict, builtin: dict):
+def builtin_documents(plan: dict, builtin: dict):
     fn = builtin[plan["source"]]
     for text in fn(plan["seed"], MAX_CHARS_PER_TOKEN * plan["num_tokens"]):
         if text:
@@ -169,7 +169,7 @@ def tokenize_shard(plan: dict, ctx: dict, builtin: dict | None = None) -> dict:
 
     start = time.perf_counter()
     shard = _Shard(plan, ctx)
-    docs = (_builtin_documents(plan, builtin or {}) if plan["format"] == "builtin"
+    docs = (builtin_documents(plan, builtin or {}) if plan["format"] == "builtin"
             else read_documents(plan))
     for batch in _batches(docs, BATCH_BYTES):
         shard.add(batch)

@@ -160,3 +160,17 @@ def test_a_tokenizer_that_does_not_load_is_named(tmp_path, cache_dir):
            tokenizer=f"{tmp_path}/none/", files={"src": [str(path)]})
     _fails(cache_dir, "no tokenizer.json in this directory",
            tokenizer=str(tmp_path), files={"src": [str(path)]})
+
+
+def test_check_data_finds_bad_sources_before_anything_is_read(tmp_path, cache_dir):
+    from t2.models.data import check_data
+
+    path = write(tmp_path, "jsonl", DOCS[:10])
+    check_data(DataSpec(files={"src": [str(path)]}), cache_dir)
+    with pytest.raises(ConfigError, match="matches no file"):
+        check_data(DataSpec(files={"src": [str(tmp_path / "*.parquet")]}), cache_dir)
+    with pytest.raises(ConfigError, match="data.mix: unknown text source 'nope'"):
+        check_data(DataSpec(files={"src": [str(path)]}, mix={"src": 1, "nope": 1}), cache_dir)
+    with pytest.raises(ConfigError, match="data.tokenizer: .*no such file"):
+        check_data(DataSpec(files={"src": [str(path)]}, tokenizer=f"{tmp_path}/t.json"))
+    assert not list(cache_dir.glob("corpus-*"))
