@@ -112,7 +112,8 @@ class Corpus:
         if len(self.sources) == 1:
             counts = [num_windows]
         else:
-            counts = rng.multinomial(num_windows, [s.weight for s in self.sources]).tolist()
+            weights = np.array([s.weight for s in self.sources])
+            counts = rng.multinomial(num_windows, weights / weights.sum()).tolist()
         src_ids, picks = [], []
         for i, (src, count) in enumerate(zip(self.sources, counts)):
             have = int(table[i][-1])
