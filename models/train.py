@@ -87,11 +87,23 @@ def _launch_on_ray(cfg: RunConfig, out: Path, worker_cfg: dict, ray_address: str
             ray.shutdown()
 
 
+def _same_run(path: Path, cfg: RunConfig) -> bool:
+    """Whether a snapshot written by an older t2 (before fields with defaults were added)
+    describes this same run."""
+    import yaml
+    from pydantic import ValidationError
+
+    try:
+        return RunConfig.model_validate(yaml.safe_load(path.read_text())) == cfg
+    except (ValidationError, yaml.YAMLError, TypeError):
+        return False
+
+
 def _snapshot(cfg: RunConfig, out: Path) -> None:
     text = dump_config(cfg)
     path = out / "config.yaml"
     if path.exists():
-        if path.read_text() != text:
+        if path.read_text() != text and not _same_run(path, cfg):
             raise ConfigError(f"{out}: holds a different run (config.yaml differs); "
                               "use another --out or delete it")
         return
