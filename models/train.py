@@ -3,8 +3,11 @@
     from t2.models.train import train
     result_dirs = train(load_config("run.yaml", RunConfig), "runs/tiny")   # or: t2 train run.yaml
 
-World size 1 runs in this process; ``dist.num_workers > 1`` (or ``dist.use_ray``) runs the same
-``train_worker`` on every rank of a Ray Train job. Rerunning a finished run returns at once; an
+World size 1 runs in this process; ``dist.num_workers > 1``, ``dist.use_ray`` or a Ray address
+(``ray_address`` or ``$RAY_ADDRESS``: a given cluster is always used, t2.infra.ray_cluster)
+runs the same ``train_worker`` on every rank of a Ray Train job, after the driver built the
+shared corpus. ``train.json`` of each decayed checkpoint records how often the run repeated its
+data (``repetition``: unique tokens, tokens consumed, epochs; t2.models.repetition). Rerunning a finished run returns at once; an
 interrupted one resumes from its newest complete checkpoint, bit-for-bit on CPU: the batch at a
 step is a pure function of (seed, step, rank, world size) and the LR of the step, so the only
 loop state is ``progress`` (optimizer steps executed, see t2.models.schedule) plus RNG states.
@@ -25,6 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from t2.infra.config import ConfigError, dump_config
+from t2.infra.ray_cluster import wants_ray
 from t2.infra.storage import atomic_write, is_done, read_json, write_json
 from t2.models.config import RunConfig
 from t2.models.train_export import result_dir
@@ -43,16 +47,8 @@ def train(cfg: RunConfig, out_dir: str | Path, *, ray_address: str | None = None
                       "cache_dir": str(cache_dir) if cache_dir else None,
                       "run_id": _tracking_run(cfg, out, parent_run_id),
                       "continued": continued}
-        use_ray = cfg.dist.use_ray if cfg.dist.use_ray is not None else cfg.dist.num_workers > 1
-        if use_ray:
-            from t2.infra.ray_train import launch
-            from t2.infra.storage import hash8
-
-            launch(train_worker, worker_cfg, num_workers=cfg.dist.num_workers,
-                   use_gpu=cfg.dist.use_gpu, run_name=f"{cfg.name}-{hash8(worker_cfg['run'])}",
-                   storage_path=out / "ray", ray_address=ray_address,
-                   cpus_per_worker=cfg.dist.threads_per_worker or 1,
-                   backend=cfg.dist.backend, max_failures=cfg.dist.max_failures)
+        if wants_ray(cfg.dist.use_ray, cfg.dist.num_workers, ray_address):
+            _launch_on_ray(cfg, out, worker_cfg, ray_address, cache_dir)
         else:
             train_worker(worker_cfg)
         if not is_done(out):
@@ -64,11 +60,50 @@ def train(cfg: RunConfig, out_dir: str | Path, *, ray_address: str | None = None
     return [result_dir(out, D) for D in cfg.train.decay_points]
 
 
+def _launch_on_ray(cfg: RunConfig, out: Path, worker_cfg: dict, ray_address: str | None,
+                   cache_dir) -> None:
+    """Start or join Ray once, build the shared corpus from the driver (a sharded one on the
+    cluster's nodes, so that no Ray Train worker waits on it), then run the ranks."""
+    import os
+
+    from t2.infra.ray_cluster import start_or_join_ray
+    from t2.infra.ray_train import launch
+    from t2.infra.storage import hash8
+    from t2.models.data import prepare_corpus
+
+    cpus = cfg.dist.threads_per_worker or 1
+    started = start_or_join_ray(ray_address, num_cpus=max(os.cpu_count() or 1,
+                                                          cfg.dist.num_workers * cpus))
+    try:
+        prepare_corpus(cfg.data, cache_dir)
+        launch(train_worker, worker_cfg, num_workers=cfg.dist.num_workers,
+               use_gpu=cfg.dist.use_gpu, run_name=f"{cfg.name}-{hash8(worker_cfg['run'])}",
+               storage_path=out / "ray", ray_address=ray_address, cpus_per_worker=cpus,
+               backend=cfg.dist.backend, max_failures=cfg.dist.max_failures)
+    finally:
+        if started:
+            import ray
+
+            ray.shutdown()
+
+
+def _same_run(path: Path, cfg: RunConfig) -> bool:
+    """Whether a snapshot written by an older t2 (before fields with defaults were added)
+    describes this same run."""
+    import yaml
+    from pydantic import ValidationError
+
+    try:
+        return RunConfig.model_validate(yaml.safe_load(path.read_text())) == cfg
+    except (ValidationError, yaml.YAMLError, TypeError):
+        return False
+
+
 def _snapshot(cfg: RunConfig, out: Path) -> None:
     text = dump_config(cfg)
     path = out / "config.yaml"
     if path.exists():
-        if path.read_text() != text:
+        if path.read_text() != text and not _same_run(path, cfg):
             raise ConfigError(f"{out}: holds a different run (config.yaml differs); "
                               "use another --out or delete it")
         return

@@ -123,8 +123,10 @@ class Loop:
                                     experiment=cfg.tracking.experiment, run_dir=self.out,
                                     run_name=cfg.name, run_id=self.run_id, rank=info.rank)
         if info.rank == 0 and self.run_id:
+            unique = sum(self.corpus.unique_tokens().values())
             self.tracker.log_params({f"N.{k}": v for k, v in self.counts.items()}
-                                    | {f"hparams.{k}": v for k, v in vars(self.hp).items()})
+                                    | {f"hparams.{k}": v for k, v in vars(self.hp).items()}
+                                    | {"data.unique_tokens": unique})
         self.ckpt_root = self.out / "ckpt"
         self.D_points = self.cfg.train.decay_points
         # Where every rank runs (Ray node id, host, pid): recorded in train.json and, per rank,
@@ -316,7 +318,8 @@ class Loop:
             export_result(result_dir(self.out, D_target), state, self.model_config,
                           self.corpus.tokenizer, summary)
             self.child.log_metrics({"final_loss": final, "val_loss": val_loss,
-                                    "train_flops_exact": summary["train_flops"]["exact"]},
+                                    "train_flops_exact": summary["train_flops"]["exact"],
+                                    "epochs": summary["repetition"]["epochs"]},
                                    step=summary["D"])
             self.child.finish()
             print0(f"t2 train: D={summary['D']:.4g} tokens  final loss {final:.4f}  "
@@ -337,6 +340,8 @@ class Loop:
             "seed": self.cfg.train.seed, "hparams": vars(self.hp),
             "world_size": self.info.world_size, "zero_stage": self.cfg.dist.zero_stage,
             "placement": self.placement,  # per rank: Ray node id, hostname, pid
+            # unique train tokens, tokens consumed (D), epochs per source (t2.models.repetition)
+            "repetition": self.corpus.repetition(D),
             # train.init_from: the run whose trunk this one continued, and from which step
             "init_from": self.continued and {"source": self.continued["source"],
                                              "trunk_step": self.continued["trunk_step"]},

@@ -216,3 +216,20 @@ def test_chunked_encoding_and_the_repeat_cache_do_not_change_the_corpus(tmp_path
     backend = whole.tokenizer.backend_tokenizer
     expect = [i for d in docs for i in (*backend.encode(d, add_special_tokens=False).ids, 1)]
     assert np.asarray(whole.train[:20_000]).tolist() == expect[:20_000]
+
+
+def test_a_run_snapshot_from_before_the_new_data_fields_still_resumes(tmp_path):
+    import yaml
+    from t2.infra.config import ConfigError
+    from t2.models.config import RunConfig
+    from t2.models.train import _snapshot
+
+    cfg = RunConfig.model_validate({"name": "old", "model": {"depth": 1},
+                                    "train": {"tokens": 1e4}})
+    old = cfg.model_dump(mode="json")
+    old["data"] = {k: old["data"][k] for k in data.LEGACY_FIELDS}  # what older t2 wrote
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old, sort_keys=False))
+    _snapshot(cfg, tmp_path)  # the same run: accepted
+    other = cfg.model_copy(update={"data": DataSpec(seed=5)})
+    with pytest.raises(ConfigError, match="holds a different run"):
+        _snapshot(other, tmp_path)

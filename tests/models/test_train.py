@@ -148,3 +148,22 @@ def test_mlflow_run_holds_params_and_loss_against_tokens(finished):
     assert child.data.tags["mlflow.parentRunId"] == run.info.run_id
     assert child.data.metrics["val_loss"] == read_json(dirs[0] / "train.json")["val_loss"]
     assert child.data.params["D"] == str(12 * 1024)
+
+
+def test_train_json_and_mlflow_record_how_often_the_run_repeated_its_data(finished,
+                                                                         corpus_cache):
+    from mlflow.tracking import MlflowClient
+    from t2.models.data import prepare_corpus
+
+    out, dirs = finished
+    unique = prepare_corpus(RunConfig.model_validate(RUN).data, corpus_cache).unique_tokens()
+    client = MlflowClient(f"sqlite:///{out}/mlflow.db")
+    run = client.get_run(read_json(out / "tracking.json")["run_id"])
+    assert run.data.params["data.unique_tokens"] == str(unique["corpus"])
+    for d in dirs:
+        info = read_json(d / "train.json")
+        rep = info["repetition"]
+        assert rep["tokens_consumed"] == info["D"] and rep["unique_tokens"] == unique["corpus"]
+        assert rep["epochs"] == pytest.approx(info["D"] / unique["corpus"])
+        child = client.get_run(info["mlflow_run_id"])
+        assert child.data.metrics["epochs"] == pytest.approx(rep["epochs"])

@@ -65,8 +65,10 @@ def stop_nodes(procs: list[subprocess.Popen]) -> None:
         proc.wait()
 
 
-def wait_for_nodes(address: str, num: int, timeout: float = 120) -> list[str]:
-    """The ids of the cluster's alive nodes once there are ``num`` of them, head first."""
+def wait_for_nodes(address: str, num: int, timeout: float = 120,
+                   env: dict | None = None) -> list[str]:
+    """The ids of the cluster's alive nodes once there are ``num`` of them, head first
+    (asked from a process with ``env``: a token cluster needs its token)."""
     code = ("import json, ray, sys; ray.init(address=sys.argv[1], log_to_driver=False); "
             "nodes = [n for n in ray.nodes() if n['Alive']]; "
             "nodes.sort(key=lambda n: 'node:__internal_head__' not in n['Resources']); "
@@ -74,7 +76,7 @@ def wait_for_nodes(address: str, num: int, timeout: float = 120) -> list[str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         proc = subprocess.run([sys.executable, "-c", code, address], capture_output=True,
-                              text=True, env=clean_env(), check=False)
+                              text=True, env=env or clean_env(), check=False)
         if proc.returncode == 0:
             ids = json.loads(proc.stdout.strip().splitlines()[-1])
             if len(ids) == num:
