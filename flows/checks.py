@@ -23,9 +23,12 @@ def check_run(cfg, world_size: int | None = None, source: str = "config") -> dic
     from t2.models.ladder import shape_for
     from t2.models.schedule import from_hparams
     from t2.models.sizing import param_counts
-    from t2.models.tokenizer import BYTE_VOCAB_SIZE
+    from t2.models.tokenizer import vocab_size
 
-    vocab = BYTE_VOCAB_SIZE if cfg.data.tokenizer == "byte" else cfg.data.bpe_vocab_size
+    try:
+        vocab = vocab_size(cfg.data)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
     counts = param_counts(shape_for(cfg.model, vocab))
     world = world_size or cfg.dist.num_workers
     try:
@@ -64,6 +67,20 @@ def check_study(cfg: StudyConfig, strategy: str | None = None, *,
         raise ConfigError(f"{source}: budget.train_flops: the seed design alone needs "
                           f"{total:.3g} FLOPs, more than {cfg.budget.train_flops:.3g}")
     return reqs
+
+
+def check_study_data(cfg: StudyConfig, reqs: list[RunRequest], cache_dir, *,
+                     source: str = "study") -> None:
+    """The data exist and load (files, globs, fields, tokenizer), and no first run repeats a
+    source more than ``data.max_epochs`` times (Muennighoff et al. 2023, arXiv 2305.16264)."""
+    from t2.models.data import check_data
+    from t2.models.repetition import check_epochs
+
+    try:
+        check_data(cfg.data, cache_dir)
+        check_epochs(cfg.data, [(f"N={r.N:.3g} D={r.D:.3g}", r.D) for r in reqs], cache_dir)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
 
 
 def check_study_runs(cfg: StudyConfig, reqs: list[RunRequest], *, source: str = "study") -> None:

@@ -48,8 +48,15 @@ def _ray(address: str | None) -> Callable[[], Check]:
         if address is None:
             return "ok", (f"ray {ray.__version__}; studies start a local Ray unless "
                           "--ray-address"), ""
+        from t2.infra.config import ConfigError
+        from t2.infra.ray_cluster import probe
+
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            joinable = probe(address)  # the head answers on TCP, else one line at once
+        except ConfigError as err:
+            return "FAIL", str(err), "start the cluster (ray start --head) or fix the address"
+        try:
+            ray.init(address=joinable, include_dashboard=False, log_to_driver=False)
             res = ray.cluster_resources()
             nodes = len([n for n in ray.nodes() if n.get("Alive")])
             ray.shutdown()

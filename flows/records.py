@@ -27,6 +27,7 @@ class Checkpoint:
     result_dir: str             # the trainer's result directory of this D
     hf_dir: str | None = None   # the HF export (real training)
     flops: float | None = None  # 6·N·D of this checkpoint
+    epochs: float | None = None  # passes over the most repeated data source (real training)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

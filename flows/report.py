@@ -6,9 +6,10 @@ Reads only the ledger (finished runs' checkpoint records) and round files; write
 ``report.md``, ``report.json`` and PNG plots into ``{root}/report`` and marks it done last. The
 forecast is the last round's (``t2.flows.rounds``: the same law, bootstrap and intervals the
 study logged and ``t2 status`` shows); only a study without a round on all its data is fitted
-again, the same way. The extrapolation check fits on runs near the Chinchilla ratio and predicts
-the overtrained ones (the T² paper's check: 2.8% for Approach 1; Roberts et al. 2026, arXiv
-2604.01411); the last table shows how the optimal tokens per parameter grows with C_inf.
+again, the same way. The extrapolation check runs two protocols per task × approach
+(``t2.flows.report_extrapolation``; the T² paper's own check gave 2.8% for Approach 1 and 8.4%
+for Approach 2, Roberts et al. 2026, arXiv 2604.01411); the last table shows how the optimal
+tokens per parameter grows with C_inf.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ from pathlib import Path
 
 import numpy as np
 from t2.fitting.checks import FitError
-from t2.fitting.extrapolation import extrapolation_check
-from t2.fitting.fit import fit_chinchilla, fit_t2_loss
+from t2.fitting.fit import fit_chinchilla
 from t2.fitting.forecast import Forecast, forecast
 from t2.fitting.optimal import optimal_allocation, optimal_pooled
 from t2.flows import ledger
 from t2.flows.config import StudyConfig, load_study
 from t2.flows.records import RoundRecord
+from t2.flows.report_extrapolation import extrapolation_rows, extrapolation_table
 from t2.flows.report_plots import plot_all, plot_task
 from t2.flows.report_tasks import task_rows, task_table, validation_table
 from t2.flows.rounds import boot_of, fit_arrays, fit_round, law_fits_of
@@ -32,9 +33,6 @@ from t2.flows.steps import StudyPaths
 from t2.flows.task_fits import POOLED, LawFit
 from t2.flows.validation import budgets, measured
 from t2.infra.storage import atomic_write, mark_done, read_json, write_json
-
-# Runs at most this many tokens/param count as "near Chinchilla" in the extrapolation check.
-NEAR_CHINCHILLA = 60.0
 
 
 def read_rounds(paths: StudyPaths) -> list[RoundRecord]:
@@ -82,27 +80,6 @@ def forecast_rows(cfg: StudyConfig, law, fc: Forecast, chin_law, q: float) -> li
     return rows
 
 
-def extrapolation(obs_arrays: dict, t2_arrays: dict) -> dict:
-    """Fit on runs with D/N ≤ NEAR_CHINCHILLA (else below the median ratio), predict the rest."""
-    out = {}
-    for name, fit_fn, arrays in (("chinchilla_val_loss", fit_chinchilla, obs_arrays),
-                                 ("t2_task_loss", fit_t2_loss, t2_arrays)):
-        ratio = arrays["D"] / arrays["N"]
-        frac = float(np.mean(ratio <= NEAR_CHINCHILLA))
-        # a study that never reaches NEAR_CHINCHILLA (or lives far above it) splits at its median
-        cut = NEAR_CHINCHILLA if 0.4 <= frac < 1 else float(np.median(ratio))
-        data = {k: v for k, v in arrays.items() if k != "run"}
-        try:
-            rep = extrapolation_check(fit_fn, data, max_tokens_per_param=cut)
-        except (FitError, ValueError) as err:
-            out[name] = {"error": str(err), "train_max_tokens_per_param": cut}
-            continue
-        out[name] = {"train_max_tokens_per_param": cut, "num_train": rep.num_train,
-                     "num_test": rep.num_test, "mean_abs_rel_error": rep.mean_abs_rel_error,
-                     "max_abs_rel_error": rep.max_abs_rel_error}
-    return out
-
-
 def ratio_vs_inference(cfg: StudyConfig, law) -> list[dict]:
     """Optimal tokens/param as C_inf grows, at the first target's training budget."""
     c_train = cfg.budget.targets[0].c_train
@@ -138,13 +115,22 @@ def validation_rows(paths: StudyPaths, laws, q: float) -> dict | None:
             "rows": measured(done["runs"], laws, q) if done["runs"] else []}
 
 
+def _repetition(state: dict) -> str:
+    epochs = state.get("max_epochs")
+    if epochs is None:
+        return ""
+    return (f" Data repetition: the most repeated source was seen {epochs:.2g} times by a run "
+            "(Muennighoff et al. 2023, arXiv 2305.16264: up to ~4 epochs cost little).")
+
+
 def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated=None) -> str:
     pct = f"{q:.0%}"
     lines = [f"# T² study `{cfg.name}`", "",
              (f"{state['num_runs']} runs, {state['num_checkpoints']} checkpoints, "
               f"{state['flops']:.3g} of {cfg.budget.train_flops:.3g} training FLOPs "
               f"(stopped: {state.get('reason', 'running')}). Parameters counted with "
-              "embeddings; training FLOPs = 6·N·D, inference FLOPs = 2·N·k per token."), "",
+              "embeddings; training FLOPs = 6·N·D, inference FLOPs = 2·N·k per token."
+              + _repetition(state)), "",
              "## Forecast per task (T² Approach 1 and 2 vs the Chinchilla-optimal model)", "",
              ("Approach 1 fits −log pass@k = E + A/N^α + B/D^β + G/k^γ; Approach 2 a Beta law of "
               "per-problem accuracy driven by that task's loss at k = 1. The Chinchilla model "
@@ -189,15 +175,8 @@ def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated
         lines += ["", (f"Deployment (C_total {pooled['c_total']:.3g}): N* {pooled['N']:.3g}, "
                        f"D* {pooled['D']:.3g}, k* {pooled['k']:.3g}, training share "
                        f"{pooled['train_fraction']:.1%}.")]
-    lines += ["", "## Extrapolation check (fit near Chinchilla, predict overtrained runs)", ""]
-    for name, e in extra.items():
-        if "error" in e:
-            lines.append(f"- {name}: not possible ({e['error']})")
-        else:
-            lines.append(f"- {name}: fit on {e['num_train']} checkpoints with tokens/param ≤ "
-                         f"{e['train_max_tokens_per_param']:.0f}, {e['num_test']} held out: "
-                         f"mean |rel. error| {e['mean_abs_rel_error']:.2%}, "
-                         f"max {e['max_abs_rel_error']:.2%}")
+    lines += ["", "## Extrapolation check: two protocols, per task × approach", "",
+              *extrapolation_table(extra)]
     lines += ["", f"## Optimal tokens/param as C_inf grows (C_train {ratios[0]['c_train']:.3g})",
               "", "| C_inf | N* | k* | tokens/param |", "|---|---|---|---|"]
     lines += [f"| {r['c_inf']:.3g} | {r['N']:.3g} | {r['k']:.3g} | {r['tokens_per_param']:.0f} |"
@@ -216,7 +195,7 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
     rounds = read_rounds(paths)
     q = cfg.select.interval
     targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
-    obs_arrays, t2_arrays = fit_arrays(obs, "chinchilla")[0], fit_arrays(obs, "t2")[0]
+    obs_arrays = fit_arrays(obs, "chinchilla")[0]
     try:
         kind, boot, laws = final_fit(cfg, obs, rounds)
         if kind != "t2":
@@ -231,7 +210,7 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
         ratios = ratio_vs_inference(cfg, law)
     except (FitError, ValueError) as err:  # too few or degenerate runs: say so, plot nothing
         return _write_unfitted(out, cfg, paths, study, obs, err, quiet)
-    extra = extrapolation(obs_arrays, t2_arrays)
+    extra = extrapolation_rows(obs, cfg)
     dep = cfg.budget.deployment
     pooled = None
     if dep is not None:
@@ -239,7 +218,9 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
         pooled = {"c_total": dep.c_total, "N": a.N, "D": a.D, "k": a.k,
                   "train_fraction": a.train_fraction}
     state = {**paths.read_state(), "num_runs": len(ledger.completed(study)),
-             "num_checkpoints": len(obs), "flops": ledger.flops_spent(study)}
+             "num_checkpoints": len(obs), "flops": ledger.flops_spent(study),
+             "max_epochs": max((o.checkpoint.epochs for o in obs
+                                if o.checkpoint.epochs is not None), default=None)}
     validated = validation_rows(paths, [*laws, LawFit(POOLED, 1, boot, fc)], q)
     plots = plot_all(out, obs, law, chin, ratios, rounds, cfg, true_law=true_law)
     plots += task_plots(out, cfg, obs, [*laws, LawFit(POOLED, 1, boot, fc)], chin, q)

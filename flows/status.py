@@ -30,6 +30,7 @@ class RunRow:
     Ds: list[float]
     progress: str
     val_loss: float | None
+    epochs: float | None = None  # passes over the most repeated data source (real training)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ def _progress(trial, paths: StudyPaths) -> str:
 def run_rows(study, paths: StudyPaths) -> list[RunRow]:
     return [RunRow(number=t.number, state=t.state.name.lower(), role=t.user_attrs.get("role", ""),
                    N=t.user_attrs["N"], Ds=list(t.user_attrs["Ds"]),
-                   progress=_progress(t, paths), val_loss=t.value)
+                   progress=_progress(t, paths), val_loss=t.value,
+                   epochs=max((c["epochs"] for c in t.user_attrs.get("checkpoints", [])
+                               if c.get("epochs") is not None), default=None))
             for t in study.get_trials(deepcopy=False) if "N" in t.user_attrs]
 
 

@@ -24,7 +24,8 @@ from functools import lru_cache
 
 import numpy as np
 from t2.fitting.beta import fit_t2_beta
-from t2.fitting.bootstrap import Bootstrap, bootstrap_fit, resample_counts
+from t2.fitting.beta_bootstrap import bootstrap_t2_beta
+from t2.fitting.bootstrap import Bootstrap, bootstrap_fit
 from t2.fitting.checks import FitError
 from t2.fitting.fit import fit_t2_loss
 from t2.fitting.forecast import Forecast, forecast
@@ -155,22 +156,16 @@ def fit_approach2(obs, task, targets, num, seed, loss_boot: Bootstrap | None, lo
     reps = []
     paired = set(np.unique(runs).tolist()) == set(np.unique(loss_runs).tolist())
     if len(loss_boot.replicates) == num and loss_boot.laws and paired:
-        for w, rep in zip(resample_counts(runs, num, seed), loss_boot.replicates):
-            reps.append(None if rep is None else _refit_beta(arrays, w, drive(rep), law))
+        # resample b refits theta driven by the Approach-1 replicate of the same resample
+        reps = bootstrap_t2_beta(
+            arrays, runs, num_samples=num, seed=seed, law=law, max_failed_frac=1.0,
+            replicate_loss_laws=[None if r is None else drive(r)
+                                 for r in loss_boot.replicates]).replicates
     laws = [r for r in reps if r is not None]
     failed = num - len(laws)
     boot = Bootstrap(law=law, laws=laws if failed <= MAX_FAILED * num else [],
                      num_failed=failed, replicates=reps)
     return _forecast(task, 2, boot, targets, float(arrays["N"].min()))
-
-
-def _refit_beta(arrays, w, loss_law, init):
-    rows = np.repeat(np.arange(w.size), w.astype(int))
-    try:
-        return fit_t2_beta(**{k: v[rows] for k, v in arrays.items()}, loss_law=loss_law,
-                           init=init)
-    except (FitError, ValueError):
-        return None
 
 
 def _forecast(task, approach, boot: Bootstrap, targets, smallest: float) -> LawFit:

@@ -14,6 +14,7 @@ TRUE_LAW = {"E": 1.8172, "A": 482.01, "B": 2085.43, "alpha": 0.3478, "beta": 0.3
 SIM_STUDY = {
     "name": "simtest",
     "model": {"params_min": 5.0e6, "params_max": 2.0e8, "num_sizes": 8},
+    "data": {"max_epochs": 1.0e4},  # GPU-sized runs on the small built-in corpus: simulated only
     "budget": {"train_flops": 2.0e19,
                "compute": [1.0e16, 4.0e16, 1.6e17, 6.4e17, 2.56e18],
                "targets": [{"c_train": 2.56e19, "c_inf": 2.0e9}]},

@@ -2,11 +2,22 @@
 
     t2 fit results.csv --law chinchilla --n-col N --d-col D --loss-col L --out fit.json
     t2 fit results.parquet --law t2 --k-col k --loss-col neg_log_pass --bootstrap 200
+    t2 fit problems.csv --law beta --samples-col n --correct-col c --bootstrap 64
+    t2 fit problems.csv --law beta --p-col p --loss-law t2_fit.json --out beta.json
     t2 forecast fit.json --c-train 2.56e19 --c-inf 2e9
     t2 forecast fit.json --c-total 1e22 --tokens-per-sample 512 --queries 1e9
 
+``--law beta`` (T² Approach 2, Roberts et al. 2026, arXiv 2604.01411) reads a per-problem table,
+one row per (checkpoint, problem): N, D, a problem id and either sampled counts (n, c:
+beta-binomial) or a success probability p (Beta on p clipped to [--p-clip, 1 - --p-clip], a
+clipped p censored unless ``--p-clip-mode density``);
+``--likelihood auto`` picks counts when both count columns exist. Its loss surface L(N, D) is
+fitted to the checkpoints' mean -log p_hat (``t2.fitting.beta.checkpoint_loss``) unless
+``--loss-law`` names a fit JSON (a T² loss law is taken at k = 1). ``--bootstrap`` resamples runs
+(``--group-col``, default one per checkpoint) and refits the loss surface and theta per resample.
+
 The fit JSON holds the law's parameters at top level (full precision), the fit diagnostics and,
-with ``--bootstrap``, the resampled parameters, so ``forecast`` can put intervals on N*, D*, k*.
+with ``--bootstrap``, the resampled laws, so ``forecast`` can put intervals on N*, D*, k*.
 Both print a table and write JSON atomically.
 """
 
@@ -20,7 +31,8 @@ import numpy as np
 from t2.infra.config import ConfigError
 from t2.infra.storage import atomic_write
 
-LAWS = ("chinchilla", "t2")
+LAWS = ("chinchilla", "t2", "beta")
+LIKELIHOODS = ("auto", "beta-binomial", "beta")
 
 
 def _add_fit_args(p: argparse.ArgumentParser) -> None:
@@ -31,6 +43,22 @@ def _add_fit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flops-col", default=None, help="use D = FLOPs / 6N from this column instead")
     p.add_argument("--k-col", default="k", help="column with samples per query k (--law t2)")
     p.add_argument("--loss-col", default="L", help="column with the loss (or -log pass@k)")
+    p.add_argument("--problem-col", default="problem", help="problem id column (--law beta)")
+    p.add_argument("--samples-col", default=None,
+                   help="samples drawn per problem (--law beta; default n)")
+    p.add_argument("--correct-col", default=None,
+                   help="correct samples per problem (--law beta; default c)")
+    p.add_argument("--p-col", default=None,
+                   help="per-problem success probability (--law beta; default p)")
+    p.add_argument("--likelihood", choices=LIKELIHOODS, default="auto",
+                   help="--law beta: beta-binomial on counts or beta on p; auto: the columns "
+                        "named by the flags, else n and c if present, else p")
+    p.add_argument("--p-clip", type=float, default=1e-6, help="--law beta: clip p to [x, 1-x]")
+    p.add_argument("--p-clip-mode", choices=("censor", "density"), default="censor",
+                   help="--law beta: a clipped p counts as P(p <= x) (censor) or as the density "
+                        "at x (the paper's clipped p)")
+    p.add_argument("--loss-law", default=None,
+                   help="--law beta: fit JSON of the loss surface (default: fitted to the table)")
     p.add_argument("--group-col", default=None,
                    help="run/checkpoint id for the bootstrap (default: one group per (N, D))")
     p.add_argument("--drop-highest-loss", type=int, default=0,
@@ -62,6 +90,91 @@ def _read(args) -> dict[str, np.ndarray]:
     return data
 
 
+def _likelihood(args, have: list[str]) -> str:
+    counts = args.samples_col is not None or args.correct_col is not None
+    if args.likelihood != "auto":
+        return args.likelihood
+    if counts and args.p_col is not None:
+        raise ConfigError("give count columns (--samples-col/--correct-col) or --p-col, not both "
+                          "(or choose with --likelihood)")
+    if counts or (args.p_col is None and {"n", "c"} <= set(have)):
+        return "beta-binomial"
+    if args.p_col is not None or "p" in have:
+        return "beta"
+    raise ValueError(f"{args.results}: no columns 'n' and 'c' (sampled counts) or 'p' "
+                     f"(probability); name them with --samples-col/--correct-col or --p-col "
+                     f"(have: {', '.join(have)})")
+
+
+def _read_problems(args) -> tuple[dict[str, np.ndarray], str]:
+    """The per-problem table of ``--law beta`` and the likelihood it is fitted with."""
+    from t2.fitting.table import read_problem_rows, table_columns
+
+    if args.drop_highest_loss:
+        raise ConfigError("--drop-highest-loss applies to loss tables (--law chinchilla or t2)")
+    if not 0 < args.p_clip < 0.5:
+        raise ConfigError(f"--p-clip: must lie in (0, 0.5), got {args.p_clip!r}")
+    cols = {"N": args.n_col, ("C" if args.flops_col else "D"): args.flops_col or args.d_col}
+    text = {"problem": args.problem_col}
+    if args.group_col:
+        text["group"] = args.group_col
+    try:
+        kind = _likelihood(args, table_columns(args.results))
+        cols.update({"n": args.samples_col or "n", "c": args.correct_col or "c"}
+                    if kind == "beta-binomial" else {"p": args.p_col or "p"})
+        data = read_problem_rows(args.results, cols, text)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if args.flops_col:
+        data["D"] = data.pop("C") / (6 * data["N"])
+    return data, kind
+
+
+def _loss_law(args):
+    from t2.fitting import ChinchillaLaw, T2LossLaw, load_law
+
+    if args.loss_law is None:
+        return None
+    try:
+        law = load_law(args.loss_law)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if not isinstance(law, (ChinchillaLaw, T2LossLaw)):
+        raise ConfigError(f"{args.loss_law}: --loss-law needs a Chinchilla or T² loss law, "
+                          f"not a {law.kind!r} law")
+    return law
+
+
+def _fit_beta(args) -> tuple[object, dict]:
+    """``--law beta``: the Beta law (and its bootstrap) and the fit JSON's extra keys."""
+    from t2.fitting import bootstrap_t2_beta, fit_t2_beta_rows
+    from t2.fitting.beta import checkpoint_loss
+
+    data, kind = _read_problems(args)
+    loss = _loss_law(args)
+    censor = args.p_clip_mode == "censor"
+    arrays = {k: data[k] for k in ("N", "D", "n", "c", "p") if k in data}
+    extra = {"source": str(args.results), "num_points": len(data["N"]), "likelihood": kind,
+             "num_checkpoints": len(np.unique(np.column_stack([data["N"], data["D"]]), axis=0)),
+             "loss_law_source": args.loss_law or "table: checkpoint mean -log p_hat"}
+    if loss is None:
+        extra["checkpoint_loss"] = {k: v.tolist() for k, v in
+                                    checkpoint_loss(**arrays, eps=args.p_clip).items()}
+    if args.bootstrap > 0:
+        bs = bootstrap_t2_beta(arrays, data.get("group"), num_samples=args.bootstrap,
+                               seed=args.seed, loss_law=loss, eps=args.p_clip, censor=censor)
+        extra["bootstrap"] = {
+            "num_samples": args.bootstrap, "num_failed": bs.num_failed, "seed": args.seed,
+            "intervals_95": bs.intervals(0.95), "samples": [lw.to_dict() for lw in bs.laws]}
+        if loss is None:  # a given loss law is held fixed: no interval
+            extra["bootstrap"]["loss_law_intervals_95"] = {
+                k: [float(x) for x in np.percentile([lw.loss_law.params[k] for lw in bs.laws],
+                                                    [2.5, 97.5])]
+                for k in bs.law.loss_law.params}
+        return bs.law, extra
+    return fit_t2_beta_rows(**arrays, loss_law=loss, eps=args.p_clip, censor=censor), extra
+
+
 def _print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -74,36 +187,60 @@ def _print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     Console().print(table)
 
 
-def run_fit(args) -> int:
-    from t2.fitting import FitError, bootstrap_fit, fit_chinchilla, fit_t2_loss, save_law
+def _fit_loss(args) -> tuple[object, dict]:
+    """``--law chinchilla`` or ``t2``: the law (and its bootstrap) and the fit JSON's extra keys."""
+    from t2.fitting import bootstrap_fit, fit_chinchilla, fit_t2_loss
 
     data = _read(args)
     fit_fn = fit_t2_loss if args.law == "t2" else fit_chinchilla
     arrays = {k: data[k] for k in (("N", "D", "k", "L") if args.law == "t2" else ("N", "D", "L"))}
     extra = {"source": str(args.results), "num_points": len(data["L"])}
+    if args.bootstrap > 0:
+        groups = data.get("group")
+        if groups is None:
+            groups = np.unique(np.column_stack([data["N"], data["D"]]), axis=0,
+                               return_inverse=True)[1].ravel()
+        bs = bootstrap_fit(fit_fn, arrays, groups, num_samples=args.bootstrap,
+                           seed=args.seed, workers=args.workers)
+        extra["bootstrap"] = {"num_samples": args.bootstrap, "num_failed": bs.num_failed,
+                              "seed": args.seed, "intervals_95": bs.intervals(0.95),
+                              "samples": [lw.params for lw in bs.laws]}
+        return bs.law, extra
+    return fit_fn(**arrays), extra
+
+
+def _param_rows(law, boot: dict) -> list[list[str]]:
+    ci, loss_ci = boot.get("intervals_95", {}), boot.get("loss_law_intervals_95", {})
+    def row(name, value, iv):
+        cell = "held fixed" if iv is None else f"[{iv[0]:.6g}, {iv[1]:.6g}]"
+        return [name, repr(value)] + ([cell] if ci else [])
+
+    rows = [row(k, v, ci.get(k)) for k, v in law.params.items()]
+    if getattr(law, "loss_law", None) is not None:  # the Beta law's loss surface
+        rows += [row(f"loss {k}", v, loss_ci.get(k)) for k, v in law.loss_law.params.items()]
+    return rows
+
+
+def run_fit(args) -> int:
+    from t2.fitting import FitError, save_law
+
     try:
-        if args.bootstrap > 0:
-            groups = data.get("group")
-            if groups is None:
-                groups = np.unique(np.column_stack([data["N"], data["D"]]), axis=0,
-                                   return_inverse=True)[1].ravel()
-            bs = bootstrap_fit(fit_fn, arrays, groups, num_samples=args.bootstrap,
-                               seed=args.seed, workers=args.workers)
-            law = bs.law
-            extra["bootstrap"] = {"num_samples": args.bootstrap, "num_failed": bs.num_failed,
-                                  "seed": args.seed, "intervals_95": bs.intervals(0.95),
-                                  "samples": [lw.params for lw in bs.laws]}
-        else:
-            law = fit_fn(**arrays)
+        law, extra = _fit_beta(args) if args.law == "beta" else _fit_loss(args)
+    except ConfigError:
+        raise
     except (ValueError, FitError) as err:
         raise ConfigError(f"{args.results}: {err}") from None
     extra["fit"] = law.info
+    if args.law == "beta" and extra["loss_law_source"].startswith("table"):
+        extra["loss_law_fit"] = law.loss_law.info
     out = save_law(law, args.out, **extra)
-    ci = extra.get("bootstrap", {}).get("intervals_95", {})
-    rows = [[k, repr(v)] + ([f"[{ci[k][0]:.6g}, {ci[k][1]:.6g}]"] if ci else [])
-            for k, v in law.params.items()]
-    header = ["param", "value"] + (["95% CI"] if ci else [])
-    _print_table(f"{args.law} law fitted to {extra['num_points']} points", header, rows)
+    boot = extra.get("bootstrap", {})
+    header = ["param", "value"] + (["95% CI"] if boot else [])
+    what = f"{extra['num_points']} points"
+    if args.law == "beta":
+        what = (f"{extra['num_points']} problem rows of {extra['num_checkpoints']} checkpoints "
+                f"({extra['likelihood']})")
+    _print_table(f"{args.law} law fitted to {what}", header, _param_rows(law, boot))
     print(f"wrote {out}")
     return 0
 
@@ -111,7 +248,8 @@ def run_fit(args) -> int:
 def _add_forecast_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("fit", help="fit JSON written by `t2 fit` (or any law JSON)")
     p.add_argument("--c-train", type=float, help="training budget in FLOPs (6ND)")
-    p.add_argument("--c-inf", type=float, help="inference FLOPs per generated token per query (2Nk)")
+    p.add_argument("--c-inf", type=float,
+                   help="inference FLOPs per generated token per query (2Nk)")
     p.add_argument("--c-total", type=float, help="whole bill 6ND + 2NkTQ in FLOPs (pooled form)")
     p.add_argument("--tokens-per-sample", type=float, help="T: tokens per sample (pooled form)")
     p.add_argument("--queries", type=float, help="Q: lifetime queries (pooled form)")
@@ -180,9 +318,10 @@ def run_forecast(args) -> int:
     return 0
 
 
+FIT_HELP = ("Fit a Chinchilla or T² loss law to a results table, or the T² Beta law (--law beta) "
+            "to a per-problem table (CSV/parquet).")
 COMMANDS = {
-    "fit": ("Fit a Chinchilla or T² scaling law to a results table (CSV/parquet).",
-            _add_fit_args, run_fit),
+    "fit": (FIT_HELP, _add_fit_args, run_fit),
     "forecast": ("Forecast compute-optimal (N, D, k) from a saved fit.",
                  _add_forecast_args, run_forecast),
 }

@@ -58,6 +58,10 @@ def _plan_run(args) -> int:
           f"({total / cfg.budget.train_flops:.1%} of the study budget "
           f"{cfg.budget.train_flops:.3g})")
     check_study(cfg, strategy, source=args.study)
+    from t2.flows.checks import check_study_data
+    from t2.flows.steps import StudyPaths
+
+    check_study_data(cfg, reqs, StudyPaths(root).cache, source=args.study)
     return 0
 
 
@@ -149,13 +153,14 @@ def _runs_table(runs):
     from rich.table import Table
 
     table = Table(title="runs")
-    for col in ("#", "state", "role", "N", "D", "tokens/param", "progress", "val loss"):
+    for col in ("#", "state", "role", "N", "D", "tokens/param", "epochs", "progress",
+                "val loss"):
         table.add_column(col, justify="right")
     for r in runs:
         loss = f"{r.val_loss:.4g}" if r.val_loss is not None else "-"
         table.add_row(str(r.number), r.state, r.role, f"{r.N:.3g}",
                       ",".join(f"{d:.3g}" for d in r.Ds), ",".join(f"{d / r.N:.0f}" for d in r.Ds),
-                      r.progress, loss)
+                      "-" if r.epochs is None else f"{r.epochs:.2g}", r.progress, loss)
     return table
 
 

@@ -80,12 +80,14 @@ def _add_validate(p: argparse.ArgumentParser) -> None:
 
 
 def _validate_study(args) -> int:
-    from t2.flows.checks import check_study, check_study_runs
+    from t2.flows.checks import check_study, check_study_data, check_study_runs
     from t2.flows.config import load_study
+    from t2.flows.steps import StudyPaths, study_root
 
     cfg = load_study(args.file, args.set)
     reqs = check_study(cfg, source=args.file)
     check_study_runs(cfg, reqs, source=args.file)
+    check_study_data(cfg, reqs, StudyPaths(study_root(cfg)).cache, source=args.file)
     print(f"{args.file}: ok (study {cfg.name}: N {cfg.model.params_min:.3g}-"
           f"{cfg.model.params_max:.3g}, budget {cfg.budget.train_flops:.3g} FLOPs, "
           f"strategy {cfg.select.strategy}, {len(reqs)} first runs; `t2 plan {args.file}` "

@@ -37,8 +37,11 @@ class RealExecutor:
         # absolute: Ray workers on other nodes (or a driver run as a Ray job) have another cwd
         self.cfg, self.ray_address = cfg, ray_address
         self.paths = StudyPaths(Path(root).resolve())
+        from t2.infra.ray_cluster import wants_ray
+
         d = cfg.dist
-        self.use_ray = d.use_ray if d.use_ray is not None else d.num_workers > 1
+        # a given address (--ray-address or $RAY_ADDRESS) means the cluster: training and sampling
+        self.use_ray = wants_ray(d.use_ray, d.num_workers, ray_address)
         self.max_parallel = self._ray_slots()
 
     def _ray_slots(self) -> int:
@@ -49,14 +52,10 @@ class RealExecutor:
         d = self.cfg.dist
         if not self.use_ray:
             return 1
-        import os
-
         import ray
-        from t2.infra.ray_train import RAY_ENV, _ensure_ray
+        from t2.infra.ray_cluster import start_or_join_ray
 
-        for key, value in RAY_ENV.items():
-            os.environ.setdefault(key, value)
-        _ensure_ray(self.ray_address, os.cpu_count() or 1)
+        start_or_join_ray(self.ray_address)  # a local Ray on 127.0.0.1 unless an address
         have = ray.cluster_resources()
         need = {"CPU": d.num_workers * (d.threads_per_worker or 1)}
         if d.use_gpu or (d.use_gpu is None and have.get("GPU", 0) > 0):
@@ -68,17 +67,28 @@ class RealExecutor:
         left at their defaults are skipped, so a newly added field keeps existing hashes)."""
         c = self.cfg
 
-        def dump(spec):
-            return spec.model_dump(mode="json", exclude_defaults=True)
+        def dump(spec, exclude=None):
+            return spec.model_dump(mode="json", exclude_defaults=True, exclude=exclude)
 
-        return {"executor": "real", "data": dump(c.data), "train": dump(c.train),
+        # data.max_epochs and data.allow_hub are policies, not data: they change no result
+        data = dump(c.data, exclude={"max_epochs", "allow_hub"})
+        return {"executor": "real", "data": data, "train": dump(c.train),
                 "dist": dump(c.dist), "seq_len": c.model.seq_len, "tie": c.model.tie_embeddings}
 
     def check(self, reqs: list[RunRequest], *, source: str = "study") -> None:
         """Each planned run resolves to a trainable run (``t2.flows.checks``)."""
-        from t2.flows.checks import check_study_runs
+        from t2.flows.checks import check_study_data, check_study_runs
 
         check_study_runs(self.cfg, reqs, source=source)
+        check_study_data(self.cfg, reqs, self.paths.cache, source=source)
+        self.prepare_data()
+
+    def prepare_data(self) -> None:
+        """Build the study's shared corpus once, before any run (on Ray Data with Ray)."""
+        from t2.models.data import prepare_corpus
+
+        prepare_corpus(self.cfg.data, self.paths.cache, use_ray=self.use_ray or None,
+                       ray_address=self.ray_address)
 
     def train(self, req: RunRequest, out_dir: Path, *, base_dir: Path | None = None,
               parent_run_id: str | None = None) -> list[Checkpoint]:
@@ -99,7 +109,8 @@ class RealExecutor:
             tj = read_json(Path(rdir) / "train.json")
             ckpts.append(Checkpoint(N=float(tj["N"]["total"]), D=float(tj["D"]),
                                     val_loss=float(tj["val_loss"]), result_dir=str(rdir),
-                                    hf_dir=tj["hf_dir"], flops=tj["train_flops"]["6ND_total"]))
+                                    hf_dir=tj["hf_dir"], flops=tj["train_flops"]["6ND_total"],
+                                    epochs=tj.get("repetition", {}).get("epochs")))
         return ckpts
 
     def evaluate(self, ckpt: Checkpoint, out_dir: Path, *, ks: list[int] | None = None,

@@ -29,7 +29,8 @@ def test_fit_then_forecast_with_bootstrap_intervals(tmp_path, t2_law, capsys):
     law = load_law(fit_path)
     assert law.alpha == pytest.approx(t2_law.alpha, rel=0.05)
     saved = json.loads(fit_path.read_text())
-    assert len(saved["bootstrap"]["samples"]) == 10 and "gamma" in saved["bootstrap"]["intervals_95"]
+    assert len(saved["bootstrap"]["samples"]) == 10
+    assert "gamma" in saved["bootstrap"]["intervals_95"]
     assert "gamma" in capsys.readouterr().out
 
     out = tmp_path / "forecast.json"

@@ -1,4 +1,5 @@
-"""Budget optimizer: Chinchilla closed form when G = 0, brute-force agreement otherwise, pooled form."""
+"""Budget optimizer: Chinchilla closed form when G = 0, brute-force agreement otherwise, pooled
+form."""
 
 import numpy as np
 import pytest

@@ -44,3 +44,14 @@ def test_runs_in_parallel_as_the_ray_cluster_allows(sim_study, tmp_path):
     finally:
         ray.shutdown()
     assert RealExecutor(load_study(sim_study()), tmp_path).max_parallel == 1
+
+
+def test_a_given_ray_address_means_the_cluster_or_a_one_line_refusal(sim_study, tmp_path):
+    from t2.infra.config import ConfigError
+
+    cfg = load_study(sim_study())  # dist.num_workers: 1, which alone keeps runs in-process
+    with pytest.raises(ConfigError, match=r"--ray-address 127.0.0.1:9: nothing answers"):
+        RealExecutor(cfg, tmp_path, ray_address="127.0.0.1:9")
+    off = load_study(sim_study(), ["dist.use_ray=false"])
+    with pytest.raises(ConfigError, match="dist.use_ray is false"):
+        RealExecutor(off, tmp_path, ray_address="127.0.0.1:9")

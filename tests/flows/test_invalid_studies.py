@@ -132,7 +132,15 @@ def test_the_real_command_exits_2_without_a_traceback(tmp_path):
     assert not (tmp_path / "root").exists()
 
 
-@pytest.mark.parametrize("name", ["tiny.yaml", "cluster.yaml", "run_tiny.yaml"])
+@pytest.mark.parametrize("name", ["tiny.yaml", "cpu.yaml", "run_tiny.yaml"])
 def test_the_shipped_examples_validate(name, capsys):
     assert main(["validate", str(TINY.parent / name)]) == 0
     assert ": ok (" in capsys.readouterr().out
+
+
+def test_the_cluster_example_is_checked_down_to_its_data(capsys):
+    """It points at a user's corpus and tokenizer on cluster storage, absent here: validate
+    says so in one line (everything before the data checked out)."""
+    assert main(["validate", str(TINY.parent / "cluster.yaml")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "data.tokenizer: /shared/tokenizers/gpt-neox-20b/" in err

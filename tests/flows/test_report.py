@@ -15,7 +15,7 @@ def _row(N, lo, hi):
 def test_an_interval_that_excludes_the_fit_is_flagged(sim_study):
     cfg = load_study(sim_study())
     state = {"num_runs": 5, "num_checkpoints": 9, "flops": 1e18}
-    extra, ratios = {}, [{"c_train": 1e19, "c_inf": 1e9, "N": 1e8, "k": 5, "tokens_per_param": 20}]
+    extra, ratios = [], [{"c_train": 1e19, "c_inf": 1e9, "N": 1e8, "k": 5, "tokens_per_param": 20}]
     inside = _markdown(cfg, state, [_row(1e8, 5e7, 2e8)], extra, ratios, None, 0.8)
     assert "†" not in inside
     outside = _markdown(cfg, state, [_row(1e8, 1.2e8, 2e8)], extra, ratios, None, 0.8)
