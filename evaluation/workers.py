@@ -174,9 +174,11 @@ def _run_with_ray(job: SamplingJob, todo: list[Shard], num_workers: int | None,
     # an actor's working directory is not this process's (other node, or a Ray job's driver)
     job = replace(job, hf_dir=str(Path(job.hf_dir).resolve()),
                   out_dir=str(Path(job.out_dir).resolve()))
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False)
+    from t2.infra.ray_cluster import start_or_join_ray
+
+    # joins the given cluster (refusing in one line if it does not answer), else a private
+    # local Ray on 127.0.0.1
+    started = start_or_join_ray(ray_address, log_to_driver=False)
     actors = []
     try:
         # Size the actors by the cluster, not this driver: with ray_address they may run on
