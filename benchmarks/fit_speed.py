@@ -60,7 +60,8 @@ def main() -> None:
     print(f"data: {len(N)} points, {len(starts)} starts")
     print(f"t2: {t2_secs:.2f} s, objective {law.info['objective']!r}, "
           f"E={law.E!r} A={law.A!r} B={law.B!r} alpha={law.alpha!r} beta={law.beta!r}")
-    print(f"naive: {naive_secs:.1f} s (scaled from {len(subset)} starts), best objective {float(best)!r}")
+    print(f"naive: {naive_secs:.1f} s (scaled from {len(subset)} starts), "
+          f"best objective {float(best)!r}")
     print(f"ratio={naive_secs / t2_secs:.1f}")
 
 

@@ -1,6 +1,6 @@
 """Sampling throughput: t2's engine vs HF ``generate(num_return_sequences=k)``.
 
-    .venv/bin/python benchmarks/sampling.py            # full table, last line ratio=<t2/hf at k=64, 5M>
+    .venv/bin/python benchmarks/sampling.py     # full table; last line ratio=<t2/hf at k=64, 5M>
     .venv/bin/python benchmarks/sampling.py --quick    # 1M model, k=16 only (smoke run)
 
 Setup, identical for both engines: random-init ladder models of ~1M and ~5M parameters with the
@@ -100,7 +100,8 @@ def one(engine: str, model_name: str, k: int, args) -> dict:
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     record = {"engine": engine, "model": model_name, "k": k,
               "params": sum(p.numel() for p in model.parameters()),
-              "problems": len(prompts), "prompt_tokens": [len(tok(p)["input_ids"]) for p in prompts],
+              "problems": len(prompts),
+              "prompt_tokens": [len(tok(p)["input_ids"]) for p in prompts],
               "new_tokens": num_tokens, "seconds": best, "tok_per_s": num_tokens / best,
               "peak_mem_mib": (peak_kib - base_kib) / 1024}
     print(json.dumps(record))

@@ -7,8 +7,8 @@ Both sides train the same random-init Llama rung (t2.models.ladder) on the same 
 torch AdamW (same param groups, betas, weight decay) and gradient clipping at 1.0:
 plain = forward, cross-entropy, backward, clip, step, zero_grad; t2 = ``train_step`` on the
 engine from ``t2.infra.deepspeed.build_engine`` (ZeRO-0, world size 1). Both are warmed up, and
-steps are interleaved one by one (plain, t2, plain, t2, ...) so machine noise hits both alike. Achieved
-FLOP/s uses the exact training FLOPs per token (t2.models.sizing) and is compared with a
+steps are interleaved one by one (plain, t2, plain, t2, ...) so machine noise hits both alike.
+Achieved FLOP/s uses the exact training FLOPs per token (t2.models.sizing) and is compared with a
 measured fp32 matmul peak. The last line is ``ratio=<t2/plain>`` (geometric mean over models).
 """
 
@@ -92,7 +92,8 @@ def bench(num_params: float, args) -> float:
     tok_s = {k: tokens / v for k, v in secs.items()}
     ratio = tok_s["t2"] / tok_s["plain"]
     flops = {k: v * fpt for k, v in tok_s.items()}
-    print(f"depth={config.num_hidden_layers} N={n['total']:,} (non-emb {n['non_embedding']:,}) seq={args.seq_len} "
+    print(f"depth={config.num_hidden_layers} N={n['total']:,} (non-emb {n['non_embedding']:,}) "
+          f"seq={args.seq_len} "
           f"batch={args.batch_tokens} fp32 threads={torch.get_num_threads()}: "
           f"plain {tok_s['plain']:,.0f} tok/s ({flops['plain'] / 1e9:.1f} GFLOP/s), "
           f"t2 {tok_s['t2']:,.0f} tok/s ({flops['t2'] / 1e9:.1f} GFLOP/s, "

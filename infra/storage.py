@@ -54,7 +54,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
 
 
 def hash8(*parts: Any) -> str:
-    """Eight hex chars of SHA-256 over a canonical JSON of ``parts`` (dict order does not matter)."""
+    """Eight hex chars of SHA-256 over a canonical JSON of ``parts`` (dict order is ignored)."""
     blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
@@ -82,7 +82,8 @@ def mark_done(directory: str | os.PathLike, manifest: dict | None = None) -> Pat
 
 
 def is_done(directory: str | os.PathLike, verify: bool = False) -> bool:
-    """True when ``_SUCCESS`` exists; with ``verify``, also when every listed file matches its checksum."""
+    """True when ``_SUCCESS`` exists; with ``verify``, also when every listed file matches its
+    checksum."""
     marker = Path(directory) / SUCCESS
     if not marker.exists():
         return False

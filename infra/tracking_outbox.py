@@ -1,6 +1,6 @@
 """What MLflow could not take, kept on disk and sent later: one append-only file per run directory.
 
-    box = Outbox(run_dir)                     # {run_dir}/.mlflow-outbox.jsonl (+ .mlflow-outbox.sent)
+    box = Outbox(run_dir)                 # {run_dir}/.mlflow-outbox.jsonl (+ .mlflow-outbox.sent)
     box.append({"op": "metrics", "run": run_id, "step": 4096, "ts": ms, "metrics": {"loss": 3.1}})
     if box.pending():
         Replay(client, "t2").send(box)        # in order; the watermark advances as records land

@@ -205,7 +205,8 @@ class OptimSpec(Spec):
     @classmethod
     def _batch_fits(cls, v, info):
         tokens = info.data.get("tokens")
-        if v is not None and tokens is not None and min([tokens, *info.data.get("decay_at", [])]) < v:
+        smallest = min([tokens, *info.data.get("decay_at", [])]) if tokens is not None else None
+        if v is not None and smallest is not None and smallest < v:
             raise ValueError(f"{v} is larger than the smallest D (train.tokens / decay_at): "
                              "a run must train at least one batch")
         return v

@@ -156,7 +156,8 @@ class _Encoder:
             return ids
         new = [d for d in dict.fromkeys(docs) if d not in self.cache]
         fresh = {d: np.array([*e.ids, self.eos_id], np.int64)
-                 for d, e in zip(new, self.backend.encode_batch_fast(new, add_special_tokens=False))}
+                 for d, e in zip(new, self.backend.encode_batch_fast(new,
+                                                                     add_special_tokens=False))}
         for d, ids in fresh.items():
             if self.cached_chars < self.CACHE_CHARS:
                 self.cache[d] = ids
@@ -230,7 +231,8 @@ def _build(spec, cache: Path, out: Path) -> dict:
     num_train = int(spec.corpus_tokens)
     need = num_train + val_tokens_for(num_train)
     if spec.tokenizer == "byte":
-        tok_dir, backend, vocab_size = tokenizer_path("byte", cache_dir=cache), None, BYTE_VOCAB_SIZE
+        tok_dir, backend = tokenizer_path("byte", cache_dir=cache), None
+        vocab_size = BYTE_VOCAB_SIZE
     else:
         tok_dir = bpe_tokenizer(spec, cache)
         backend = load_tokenizer(tok_dir).backend_tokenizer

@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-# DeepSeek LLM (Bi et al. 2024, sec. 3.1, eq. 1): B_opt = 0.292 C^0.3271 tokens, lr = 0.3118 C^-0.125
+# DeepSeek LLM (Bi et al. 2024, sec. 3.1, eq. 1): B_opt = 0.292 C^0.3271 tokens,
+# lr = 0.3118 C^-0.125
 BATCH_COEF, BATCH_EXP = 0.292, 0.3271
 LR_COEF, LR_EXP = 0.3118, -0.125
 # Floor so tiny CPU runs still average enough sequences per step (4k tokens ~ 16 x 256).

@@ -1,4 +1,4 @@
-"""Parameter and FLOP accounting of a Llama-style config: one source for train and inference compute.
+"""Parameter and FLOP accounting of a Llama config: one source for train and inference compute.
 
     from t2.models.sizing import param_counts, flops_per_token, inference_flops
     param_counts(config)["total"]                      # == sum(p.numel()) of build_model(config)

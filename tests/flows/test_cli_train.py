@@ -1,4 +1,5 @@
-"""`t2 validate` and `t2 train` through the real CLI: python -m pytest tests/flows/test_cli_train.py -q"""
+"""`t2 validate` and `t2 train` through the real CLI:
+python -m pytest tests/flows/test_cli_train.py -q"""
 
 import pytest
 import yaml

@@ -1,4 +1,4 @@
-"""Generated invalid study files: each is one line naming the field, exit code 2, nothing started."""
+"""Generated invalid study files: each one line naming the field, exit code 2, nothing started."""
 
 import copy
 import subprocess
@@ -51,7 +51,8 @@ MUTATIONS = [
     ("train_flops negative", ("budget", "train_flops"), -1, "budget.train_flops:"),
     ("compute empty", ("budget", "compute"), [], "budget.compute:"),
     ("compute negative level", ("budget", "compute"), [1.0e12, -1.0], "budget"),
-    ("target c_train zero", ("budget", "targets"), [{"c_train": 0, "c_inf": 1e7}], "budget.targets.0.c_train:"),
+    ("target c_train zero", ("budget", "targets"), [{"c_train": 0, "c_inf": 1e7}],
+     "budget.targets.0.c_train:"),
     ("target missing c_inf", ("budget", "targets"), [{"c_train": 1e15}], "budget.targets.0.c_inf:"),
     ("nothing to forecast", ("budget", "targets"), [], "set targets"),
     ("budget unknown key", ("budget", "currency"), "usd", "budget.currency: unknown field"),
@@ -91,7 +92,8 @@ def test_there_are_at_least_fifty_generated_invalid_studies():
 
 
 @pytest.mark.parametrize("case", MUTATIONS, ids=[m[0] for m in MUTATIONS])
-def test_an_invalid_study_fails_in_one_line_naming_the_field_and_starts_nothing(case, tmp_path, capsys):
+def test_an_invalid_study_fails_in_one_line_naming_the_field_and_starts_nothing(case, tmp_path,
+                                                                              capsys):
     _, keys, value, expected = case
     study = tmp_path / "study.yaml"
     study.write_text(yaml.safe_dump(_mutate(yaml.safe_load(TINY.read_text()), keys, value)))
@@ -121,7 +123,8 @@ def test_a_malformed_study_file_fails_in_one_line(text, expected, tmp_path, caps
 @pytest.mark.slow
 def test_the_real_command_exits_2_without_a_traceback(tmp_path):
     study = tmp_path / "study.yaml"
-    study.write_text(yaml.safe_dump(_mutate(yaml.safe_load(TINY.read_text()), ("dist", "zero_stage"), 4)))
+    bad = _mutate(yaml.safe_load(TINY.read_text()), ("dist", "zero_stage"), 4)
+    study.write_text(yaml.safe_dump(bad))
     for argv in (["run", str(study), "--root", str(tmp_path / "root")], ["validate", str(study)],
                  ["run", str(tmp_path / "missing.yaml")]):
         proc = subprocess.run([sys.executable, "-m", "t2.flows.cli", *argv], check=False,

@@ -29,7 +29,8 @@ def test_yaml_recipes_parse_and_name_their_parts(name):
     doc = yaml.safe_load((RECIPES / name).read_text())
     if name == "kuberay.yaml":
         assert doc["kind"] == "RayJob"
-        assert doc["spec"]["rayClusterSpec"]["headGroupSpec"]["rayStartParams"]["dashboard-host"] == "127.0.0.1"
+        head = doc["spec"]["rayClusterSpec"]["headGroupSpec"]
+        assert head["rayStartParams"]["dashboard-host"] == "127.0.0.1"
         assert doc["spec"]["entrypoint"].startswith("t2 run ")
     else:
         assert doc["head_node_type"] in doc["available_node_types"]

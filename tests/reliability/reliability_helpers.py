@@ -33,7 +33,8 @@ def clean_env(**extra: str) -> dict:
 
 def run_train_process(cfg_json: str, out: Path, cache: Path, env: dict) -> int:
     """``t2.models.train.train`` in a fresh Python process; its exit code."""
-    code = ("import sys; from t2.models.config import RunConfig; from t2.models.train import train; "
+    code = ("import sys; from t2.models.config import RunConfig; "
+            "from t2.models.train import train; "
             "train(RunConfig.model_validate_json(sys.argv[1]), sys.argv[2], cache_dir=sys.argv[3])")
     proc = subprocess.run([sys.executable, "-c", code, cfg_json, str(out), str(cache)],
                           env=env, capture_output=True, text=True, timeout=600, check=False)

@@ -201,7 +201,8 @@ def test_study_outlives_its_mlflow_server_and_a_rerun_completes_the_runs(
     assert all(r.info.status == "FINISHED" for r in runs)
     assert max(Counter(r.info.run_name for r in runs).values()) == 1  # no duplicates
     names = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == pid}
-    expected = {f"{stage}-{d.name}" for stage in ("train", "eval") for d in (root / stage).iterdir()}
+    expected = {f"{stage}-{d.name}" for stage in ("train", "eval")
+                for d in (root / stage).iterdir()}
     assert set(names) == expected and len(runs) == 1 + len(expected)
     assert any(OFFLINE_TAG in r.data.tags for r in names.values())  # some made while it was down
     rounds = sorted(int(p.stem.split("-")[1]) for p in (root / "rounds").glob("round-*.json"))
