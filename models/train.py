@@ -9,8 +9,8 @@ runs the same ``train_worker`` on every rank of a Ray Train job, after the drive
 shared corpus. ``train.json`` of each decayed checkpoint records how often the run repeated its
 data (``repetition``: unique tokens, tokens consumed, epochs; t2.models.repetition). Rerunning
 a finished run returns at once; an interrupted one resumes from its newest complete
-checkpoint, bit-for-bit on CPU: the batch at a step is a pure function of (seed, step, rank, world size) and the LR of the step, so the only
-loop state is ``progress`` (optimizer steps executed, see t2.models.schedule) plus RNG states.
+checkpoint, bit-for-bit on CPU: the batch at a step is a pure function of (seed, step, rank,
+world size) and the LR of the step, so the only loop state is ``progress`` (optimizer steps executed, see t2.models.schedule) plus RNG states.
 Under Ray Train a crashed rank (e.g. a SIGKILLed worker) makes Ray restart the whole worker group
 up to ``dist.max_failures`` times; the new ranks resume the same way, from the newest checkpoint
 whose checksums still match. Each resume appends a line to ``resumes.jsonl`` (step, checkpoint,
