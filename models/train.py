@@ -4,18 +4,19 @@
     result_dirs = train(load_config("run.yaml", RunConfig), "runs/tiny")   # or: t2 train run.yaml
 
 World size 1 runs in this process; ``dist.num_workers > 1``, ``dist.use_ray`` or a Ray address
-(``ray_address`` or ``$RAY_ADDRESS``: a given cluster is always used, t2.infra.ray_cluster)
-runs the same ``train_worker`` on every rank of a Ray Train job, after the driver built the
-shared corpus. ``train.json`` of each decayed checkpoint records how often the run repeated its
-data (``repetition``: unique tokens, tokens consumed, epochs; t2.models.repetition). Rerunning
-a finished run returns at once; an interrupted one resumes from its newest complete
-checkpoint, bit-for-bit on CPU: the batch at a step is a pure function of (seed, step, rank,
-world size) and the LR of the step, so the only loop state is ``progress`` (optimizer steps executed, see t2.models.schedule) plus RNG states.
-Under Ray Train a crashed rank (e.g. a SIGKILLed worker) makes Ray restart the whole worker group
-up to ``dist.max_failures`` times; the new ranks resume the same way, from the newest checkpoint
-whose checksums still match. Each resume appends a line to ``resumes.jsonl`` (step, checkpoint,
-seconds to find and load it, where every rank ran); ``workers/rank-*.json`` say where the ranks
-of the latest start run (Ray node id, hostname, pid).
+(``ray_address`` or ``$RAY_ADDRESS``: a given cluster is always used, t2.infra.ray_cluster) runs
+the same ``train_worker`` on every rank of a Ray Train job, after the driver built the shared
+corpus. ``train.json`` of each decayed checkpoint records how often the run repeated its data
+(``repetition``: unique tokens, tokens consumed, epochs; t2.models.repetition). Rerunning a
+finished run returns at once; an interrupted one resumes from its newest complete checkpoint,
+bit-for-bit on CPU: the batch at a step is a pure function of (seed, step, rank, world size) and
+the LR of the step, so the only loop state is ``progress`` (optimizer steps executed, see
+t2.models.schedule) plus RNG states. Under Ray Train a crashed rank (e.g. a SIGKILLed worker)
+makes Ray restart the whole worker group up to ``dist.max_failures`` times; the new ranks resume
+the same way, from the newest checkpoint whose checksums still match. Each resume appends a line
+to ``resumes.jsonl`` (step, checkpoint, seconds to find and load it, where every rank ran);
+``workers/rank-*.json`` say where the ranks of the latest start run (Ray node id, hostname,
+pid).
 
 ``train.init_from: DIR`` continues the finished run DIR from the trunk state it kept (the
 state before its last decay) instead of starting from step 0: same batches, optimizer state
