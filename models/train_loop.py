@@ -54,14 +54,15 @@ def train_step(engine, optimizer, lr: float, batches: list) -> float:
     from t2.infra.deepspeed import set_lr
 
     set_lr(optimizer, lr)
-    total = 0.0
+    losses = []
     for x in batches:
         logits = engine(input_ids=x[:, :-1]).logits
         loss = F.cross_entropy(logits.float().flatten(0, 1), x[:, 1:].flatten())
         engine.backward(loss)
         engine.step()
-        total += loss.item()
-    return total / len(batches)
+        losses.append(loss.detach())
+    # read back once per step, not per micro-step (each .item() is a device sync on CUDA)
+    return sum(v.item() for v in losses) / len(batches)
 
 
 class Loop:
