@@ -43,24 +43,33 @@ class _Law:
 
 
 @dataclass(frozen=True)
-class ChinchillaLaw(_Law):
-    """Chinchilla loss surface ``L(N, D) = E + A/N^alpha + B/D^beta`` (Hoffmann et al. 2022).
-
-    Compute-optimal under ``C = 6 N D``: ``N_opt = F (C/6)^(beta/(alpha+beta))`` and
-    ``D_opt = F^-1 (C/6)^(alpha/(alpha+beta))`` with ``F = (alpha A / (beta B))^(1/(alpha+beta))``.
-    """
+class _Surface(_Law):
+    """The (N, D) part of every loss law: ``E + A/N^alpha + B/D^beta``."""
 
     E: float
     A: float
     B: float
     alpha: float
     beta: float
+
+    def surface(self, N, D):
+        N, D = np.asarray(N, float), np.asarray(D, float)
+        return self.E + self.A * N ** -self.alpha + self.B * D ** -self.beta
+
+
+@dataclass(frozen=True)
+class ChinchillaLaw(_Surface):
+    """Chinchilla loss surface ``L(N, D) = E + A/N^alpha + B/D^beta`` (Hoffmann et al. 2022).
+
+    Compute-optimal under ``C = 6 N D``: ``N_opt = F (C/6)^(beta/(alpha+beta))`` and
+    ``D_opt = F^-1 (C/6)^(alpha/(alpha+beta))`` with ``F = (alpha A / (beta B))^(1/(alpha+beta))``.
+    """
+
     info: dict = field(default_factory=dict, compare=False, repr=False)
     kind = "chinchilla"
 
     def predict(self, N, D):
-        N, D = np.asarray(N, float), np.asarray(D, float)
-        return self.E + self.A * N ** -self.alpha + self.B * D ** -self.beta
+        return self.surface(N, D)
 
     def _factor(self) -> float:
         if self.alpha <= 0 or self.beta <= 0:
@@ -78,17 +87,12 @@ class ChinchillaLaw(_Law):
 
 
 @dataclass(frozen=True)
-class T2LossLaw(_Law):
+class T2LossLaw(_Surface):
     """T² Approach 1: ``L(N, D, k) = E + A/N^alpha + B/D^beta + G/k^gamma`` on ``-log pass@k``.
 
     ``pass_at_k(N, D, k) = exp(-L)``. With ``G = 0`` it is the Chinchilla surface.
     """
 
-    E: float
-    A: float
-    B: float
-    alpha: float
-    beta: float
     G: float
     gamma: float
     info: dict = field(default_factory=dict, compare=False, repr=False)
@@ -96,7 +100,7 @@ class T2LossLaw(_Law):
 
     def predict(self, N, D, k):
         k = np.asarray(k, float)
-        return ChinchillaLaw.predict(self, N, D) + self.G * k ** -self.gamma
+        return self.surface(N, D) + self.G * k ** -self.gamma
 
     def pass_at_k(self, N, D, k):
         return np.exp(-self.predict(N, D, k))

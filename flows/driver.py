@@ -283,11 +283,12 @@ class Driver:
         runs = []
         for v in plan:
             req = RunRequest(N=v.N, Ds=(v.D,))
-            step = Step("validate", f"{v.model}-b{v.budget}",
+            # named by size, not by sizing rule: when both rules pick one model it trains once
+            step = Step("validate", f"b{v.budget}-N{_num(v.N)}",
                         {"N": v.N, "D": v.D, "exec": self.executor.step_config()})
             ckpt = self.train(req, step, None)[-1]
             v = sized(self.cfg, v.budget, v.model, ckpt.N, v.c_train, v.c_inf)  # the N trained
-            ev_step = Step("validate-eval", f"{v.model}-b{v.budget}",
+            ev_step = Step("validate-eval", f"b{v.budget}-N{_num(ckpt.N)}",
                            {"k": v.k, "n": v.num_samples, "exec": self.executor.step_config(),
                             "eval": self.cfg.eval.model_dump(mode="json", exclude_defaults=True)},
                            deps=(ckpt.result_dir,))

@@ -117,6 +117,12 @@ def validation_table(rows: list[dict], budgets, q: float) -> list[str]:
               "pass@k likelihood | forecast (A1) | forecast (A2) | T²/Chinchilla sampled | "
               "T²/Chinchilla likelihood |"),
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    same = {r["budget"] for r in rows if r["model"] == "t2"
+            and any(o["model"] == "chinchilla" and o["budget"] == r["budget"] and o["N"] == r["N"]
+                    for o in rows)}
+    for b in sorted(same):
+        lines.insert(1, f"At C_train {budgets[b][0]:.3g} both rules size the same model: one run, "
+                        "and nothing to compare. ")
     for r in rows:
         ct, ci = budgets[r["budget"]]
         fa = [f"{r[k]:.3g}" if k in r else "–" for k in ("forecast_a1", "forecast_a2")]

@@ -59,6 +59,10 @@ class Step:
                 "config": self.config, "deps": list(self.deps)}
 
 
+def _at(name: str) -> property:
+    return property(lambda self: self.root / name, doc=f"{{root}}/{name}")
+
+
 @dataclass(frozen=True)
 class StudyPaths:
     """Where each file of a study lives under its root."""
@@ -82,49 +86,19 @@ class StudyPaths:
         return sorted(p for p in self.root.glob("*/*") if p.is_dir()
                       and p.parent.name not in ("rounds", "report", "mlflow", "cache"))
 
-    @property
-    def config(self) -> Path:
-        return self.root / "study.yaml"
-
-    @property
-    def state(self) -> Path:
-        return self.root / "study.json"
-
-    @property
-    def lock(self) -> Path:
-        return self.root / "driver.lock"
-
-    @property
-    def journal(self) -> Path:
-        return self.root / "optuna.journal"
-
-    @property
-    def cache(self) -> Path:
-        return self.root / "cache"
-
-    @property
-    def rounds(self) -> Path:
-        return self.root / "rounds"
+    config = _at("study.yaml")            # the study as run (validated, defaults filled in)
+    state = _at("study.json")             # the driver's state: strategy, MLflow parent, finished
+    lock = _at("driver.lock")
+    journal = _at("optuna.journal")       # the ledger (unless select.storage names a database)
+    cache = _at("cache")                  # the tokenized corpus every run shares
+    rounds = _at("rounds")
+    validation_plan = _at("validation-plan.json")  # saved before the validation stage trains
+    validation = _at("validation.json")   # what the validation stage trained and measured
+    report = _at("report")
+    mlflow = _at("mlflow")
 
     def round(self, num_runs: int) -> Path:
         return self.rounds / f"round-{num_runs:04d}.json"
-
-    @property
-    def validation_plan(self) -> Path:
-        return self.root / "validation-plan.json"
-
-    @property
-    def validation(self) -> Path:
-        """What the validation stage trained and measured (written when it is done)."""
-        return self.root / "validation.json"
-
-    @property
-    def report(self) -> Path:
-        return self.root / "report"
-
-    @property
-    def mlflow(self) -> Path:
-        return self.root / "mlflow"
 
     @property
     def mlflow_uri(self) -> str:
