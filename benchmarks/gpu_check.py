@@ -165,7 +165,7 @@ def rung(ctx, params, st):
     spec, vocab, extra = (  # tiny: 2 micro-steps per step keep gradient accumulation
         (ModelSpec(depth=1, seq_len=64), 512, {"batch_tokens": 512, "micro_batch": 4})
         if ctx.tiny else (ModelSpec(params=params, seq_len=st["model"]["seq_len"]),
-                          st["data"]["bpe_vocab_size"], {}))
+                          st["data"]["vocab_size"], {}))
     config = shape_for(spec, vocab)
     N = param_counts(config)["total"]
     base = {**st.get("train", {}), "tokens": TOKENS_PER_PARAM * N, **extra}
@@ -348,7 +348,7 @@ def sec_fit(ctx) -> dict:
     from t2.fitting.laws import T2LossLaw
     from t2.models.ladder import params_for_depth
     st, truth = yaml.safe_load(STUDY.read_text()), json.loads(TRUE_LAW.read_text())
-    grid = [(params_for_depth(L, st["data"]["bpe_vocab_size"]), r, k) for L in (2, 4, 6, 9, 13,
+    grid = [(params_for_depth(L, st["data"]["vocab_size"]), r, k) for L in (2, 4, 6, 9, 13,
             18, 24) for r in st["design"]["seed_ratios"] for k in st["eval"]["ks"]]
     N, ratio, k = (np.array(c, float) for c in zip(*grid))
     noise = np.exp(0.01 * np.random.default_rng(SEED).standard_normal(len(N)))  # 1% per point

@@ -253,7 +253,8 @@ def fit_chinchilla(N, D, L, *, grid: dict | None = None, delta: float = 1e-3, in
 
     ``grid`` maps ``e, a, b, alpha, beta`` (e = log E, a = log A, b = log B) to start values;
     default ``CHINCHILLA_GRID`` (4,500 starts). ``init=<law>`` starts only from that law plus a few
-    jitters (warm refits in bootstraps). Raises ``ValueError`` on bad input, ``FitError`` on failure.
+    jitters (warm refits in bootstraps). Raises ``ValueError`` on bad input, ``FitError`` on
+    failure.
     """
     N, D, L = check_arrays(num_params=5, N=N, D=D, L=L)
     if delta <= 0:

@@ -1,6 +1,6 @@
 """The Optuna study as the ledger of proposed and finished runs.
 
-    study = open_ledger(cfg, root)        # journal file in the root, or cfg.select.storage (RDB URL)
+    study = open_ledger(cfg, root)    # journal file in the root, or cfg.select.storage (RDB URL)
     recover(study)                        # stale RUNNING trials -> FAIL, their requests re-enqueued
     obs = observations(study)             # checkpoint records of every finished run
 

@@ -46,7 +46,8 @@ class RunRequest:
 
 
 def run_tokens(Ds, decay_frac: float, base_D: float = 0.0) -> float:
-    """Tokens trained by a run with checkpoints ``Ds`` continuing a trunk that reached ``base_D``."""
+    """Tokens trained by a run with checkpoints ``Ds`` continuing a trunk that reached
+    ``base_D``."""
     *rest, top = sorted(Ds)
     last = top - (1.0 - decay_frac) * base_D if top > base_D else decay_frac * top
     return last + decay_frac * sum(rest)
@@ -73,9 +74,9 @@ def size_rungs(cfg: StudyConfig) -> np.ndarray:
 
 
 def vocab_size(cfg: StudyConfig) -> int:
-    from t2.models.tokenizer import BYTE_VOCAB_SIZE
+    from t2.models.tokenizer import planning_vocab_size
 
-    return BYTE_VOCAB_SIZE if cfg.data.tokenizer == "byte" else cfg.data.bpe_vocab_size
+    return planning_vocab_size(cfg.data)
 
 
 def snap(N: float, rungs: np.ndarray) -> float:

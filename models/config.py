@@ -93,6 +93,9 @@ class DataSpec(Spec):
     tokenizer: str = Field("byte", min_length=1, description="byte | bpe (trained on the mix) "
                            "| a path to a tokenizer.json or its directory | hf:ORG/NAME")
     bpe_vocab_size: int = Field(4096, ge=300, le=262144, description="BPE vocabulary size")
+    vocab_size: int | None = Field(None, ge=2, le=1 << 22, description="a user tokenizer's "
+                                   "vocabulary, to plan or simulate where its file is not "
+                                   "reachable (checked against the file where it is)")
     eos_token: str | None = Field(None, description="a user tokenizer's end-of-document token "
                                   "(default: its eos_token, else <|endoftext|> or </s>)")
     files: dict[str, FileSource] = Field(default_factory=dict, description="name -> text files")

@@ -144,3 +144,23 @@ def vocab_size(spec, cache_dir: str | Path | None = None) -> int:
     from t2.models.user_tokenizer import user_tokenizer
 
     return user_tokenizer(spec, cache_dir).vocab_size
+
+
+def planning_vocab_size(spec, cache_dir: str | Path | None = None) -> int:
+    """``vocab_size``, or ``data.vocab_size`` for a user tokenizer whose file is not reachable
+    here (a cluster study planned or simulated on a laptop); ConfigError when neither is known
+    or the two disagree."""
+    from t2.infra.config import ConfigError
+
+    if spec.tokenizer in ("byte", "bpe"):
+        return vocab_size(spec, cache_dir)
+    try:
+        found = vocab_size(spec, cache_dir)
+    except ConfigError as err:
+        if spec.vocab_size is None:
+            raise ConfigError(f"{err}; or set data.vocab_size to plan without it") from None
+        return spec.vocab_size
+    if spec.vocab_size is not None and spec.vocab_size != found:
+        raise ConfigError(f"data.vocab_size: {spec.vocab_size}, but {spec.tokenizer} has "
+                          f"{found} tokens")
+    return found
