@@ -1,92 +1,112 @@
 """Training FLOPs each selection strategy needs to forecast N* within 10%, in simulation.
 
-    python benchmarks/active_selection.py [--true-law examples/true_law.json] \
-        [--study examples/cluster.yaml] [--seeds 5] [--noise 0.01]
+    python benchmarks/active_selection.py --laws 24 [--noise-mode checkpoint] [--misspecified]
+    python benchmarks/active_selection.py --replay ../shared/data/gadre2024_c4_openlm_runs.csv
+    python benchmarks/active_selection.py [--true-law examples/true_law.json] [--seeds 5]
+        [--study examples/cluster.yaml] [--noise 0.01] [--jobs 2]
 
 Each strategy runs the real study loop (``t2.flows.driver``) with training replaced by draws
-from the true law plus noise (default 1% per run on the loss, as between seeds of small models,
+from a true law plus noise (default 1% per run on the loss, as between seeds of small models,
 shared by the run's decayed checkpoints; ``--noise-mode checkpoint`` draws it per checkpoint).
 After every round the forecast N* at each of the study's target budgets is compared with the true
 optimum; a strategy "needs" the training FLOPs spent at the first round from which every later
-forecast stays within the tolerance at every target (inf if it never settles). Reported: the
-median over seeds. The grid baseline is standard practice: the study's compute levels × a fixed
-set of sizes spanning the same tokens/param range, cheapest level first, one run per point.
-The last line is ``ratio=<grid/active>``.
+forecast stays within the tolerance at every target (inf if it never settles;
+``t2.flows.family``). The grid baseline is standard practice: the study's compute levels × a
+fixed set of sizes spanning the same tokens/param range, cheapest level first, one run per point.
+
+- ``--laws M``: M laws drawn from the prior of ``t2.flows.executors.prior`` (spanning published
+  fits; ``--misspecified``: laws that are not the fitted form), each the median over ``--seeds``
+  studies (default 3); per-law rows, the median of the per-law grid/active ratios, the share of
+  laws on which active needs no more FLOPs than the grid, and the worst law.
+- ``--replay TABLE``: the runs of a real suite (``t2.flows.executors.replay``); the truth is the
+  fit to all of them.
+- ``--true-law FILE`` (default ``examples/true_law.json``): one law, median over ``--seeds``
+  (default 5), with the random baseline too.
+
+The last line is ``ratio=<grid/active>`` (family mode: the median per-law ratio).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # studies run in processes: one BLAS thread each
+
 import numpy as np
 from t2.flows.config import load_study
-from t2.flows.driver import run_study, true_optima
-from t2.flows.executors.simulated import SimulatedExecutor
-from t2.flows.executors.truth import load_true_law
+from t2.flows.family import format_family, run_family, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def flops_to_settle(rounds: list[dict], tol: float) -> float:
-    """FLOPs at the first round after which |N* error| <= tol at every target, for good."""
-    settled = math.inf
-    for rec in reversed([r for r in rounds if r.N_error is not None]):
-        if max(abs(e) for e in rec.N_error) > tol:
-            break
-        settled = rec.flops
-    return settled
-
-
-def run_one(study_path: Path, law, strategy: str, seed: int, noise: float, root: Path,
-            noise_mode: str = "run", overrides: tuple[str, ...] = ()) -> dict:
-    cfg = load_study(study_path, [f"select.seed={seed}", "select.stop_width=0",
-                                  "tracking.enabled=false", f"select.strategy={strategy}",
-                                  f"select.noise_per={noise_mode}", *overrides])
-    ex = SimulatedExecutor(law, cfg.eval.ks, noise=noise, seed=seed, noise_mode=noise_mode)
-    truth = true_optima(law, [(t.c_train, t.c_inf) for t in cfg.budget.targets])
-    t0 = time.perf_counter()
-    result = run_study(cfg, root, ex, strategy=strategy, truth=truth, log=lambda *a: None)
-    return {"rounds": result.rounds, "flops": result.flops, "seconds": time.perf_counter() - t0,
-            "final_error": result.rounds[-1].N_error}
-
-
-def main(argv: list[str] | None = None) -> int:
+def _args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--true-law", default=str(ROOT / "examples" / "true_law.json"))
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--true-law", default=None, help="one law (default examples/true_law.json)")
+    mode.add_argument("--laws", type=int, default=None, metavar="M", help="a family of M laws")
+    mode.add_argument("--replay", default=None, metavar="TABLE", help="a real suite's table")
+    p.add_argument("--replay-loss", default=None, metavar="COLUMN")
+    p.add_argument("--law-seed", type=int, default=0, help="seed of the family's law draws")
+    p.add_argument("--misspecified", action="store_true", help="laws not of the fitted form")
     p.add_argument("--study", default=str(ROOT / "examples" / "cluster.yaml"))
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=None, help="studies per law (5 for one law, "
+                   "3 for a family or a replay)")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--noise-mode", choices=["checkpoint", "run"], default="run",
                    help="seed noise shared by a run's trunk (default) or drawn per checkpoint")
     p.add_argument("--tol", type=float, default=0.10)
-    p.add_argument("--strategies", default="active,grid,random")
+    p.add_argument("--strategies", default=None, help="default active,grid (one law: +random)")
+    p.add_argument("--jobs", type=int, default=2, help="studies run at once (processes)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a study field (as `t2 run --set`), e.g. select.runs_per_round=2")
-    args = p.parse_args(argv)
-    law = load_true_law(args.true_law)
-    strategies = args.strategies.split(",")
-    needed = {s: [] for s in strategies}
-    with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            for s in strategies:
-                r = run_one(Path(args.study), law, s, seed, args.noise, Path(tmp) / f"{s}-{seed}",
-                            args.noise_mode, tuple(args.set))
-                needed[s].append(flops_to_settle(r["rounds"], args.tol))
-                err = ", ".join(f"{e:+.1%}" for e in r["final_error"] or [])
-                print(f"seed {seed} {s:>6}: settles at {needed[s][-1]:.3g} FLOPs "
-                      f"(spent {r['flops']:.3g}, final N* error {err}, {r['seconds']:.0f} s)",
-                      flush=True)
-    print(f"median training FLOPs until forecast N* stays within {args.tol:.0%} "
-          f"(over {args.seeds} seeds, noise {args.noise:.1%} per {args.noise_mode}):")
-    med = {s: float(np.median(v)) for s, v in needed.items()}
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _args(argv)
+    t0 = time.perf_counter()
+    cfg = load_study(args.study, ["tracking.enabled=false", *args.set])
+    targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
+    single = args.laws is None and args.replay is None
+    strategies = tuple((args.strategies or ("active,grid,random" if single else "active,grid"))
+                       .split(","))
+    seeds = args.seeds or (5 if single else 3)
+    if args.laws is not None:
+        from t2.flows.executors.prior import draw_laws
+
+        laws = draw_laws(args.laws, targets, seed=args.law_seed, misspecified=args.misspecified)
+    elif args.replay is not None:
+        laws = [None]
+    else:
+        from t2.flows.executors.truth import load_true_law
+
+        laws = [load_true_law(args.true_law or ROOT / "examples" / "true_law.json")]
+    results = run_family(args.study, laws, strategies=strategies, seeds=seeds,
+                         first_seed=args.first_seed, noise=args.noise,
+                         noise_mode=args.noise_mode, tol=args.tol, overrides=tuple(args.set),
+                         jobs=args.jobs, replay=args.replay, replay_loss=args.replay_loss)
+    minutes = (time.perf_counter() - t0) / 60
+    what = (f"{len(laws)} laws{' (misspecified)' if args.misspecified else ''}, {seeds} seeds "
+            f"each" if args.laws is not None else f"{seeds} seeds")
+    source = f"replay of {args.replay}" if args.replay else f"noise {args.noise:.1%} per " \
+             f"{args.noise_mode}"
+    print(f"training FLOPs until forecast N* stays within {args.tol:.0%} ({what}, {source}, "
+          f"{args.study}; {minutes:.1f} min wall, {args.jobs} jobs):")
+    if args.laws is not None and {"active", "grid"} <= set(strategies):
+        summary = summarize(results, len(laws))
+        print("\n".join(format_family(summary, laws, targets)))
+        print(f"ratio={summary['median_ratio']:.2f}")
+        return 0
+    med = {s: float(np.median([r["settle"] for r in results[(0, s)]])) for s in strategies}
     for s in strategies:
-        print(f"  {s:>6}: {med[s]:.3g}")
+        per_seed = ", ".join(f"{r['settle']:.3g}" for r in results[(0, s)])
+        print(f"  {s:>6}: median {med[s]:.3g}  (per seed: {per_seed})")
     if "grid" in med and "active" in med:
         print(f"ratio={med['grid'] / med['active']:.2f}")
     return 0

@@ -77,11 +77,17 @@ class DesignSpec(Spec):
     """The seed design and the candidate grid, in tokens per parameter r = D/N."""
 
     tokens_per_param: tuple[float, float] = Field((10.0, 3000.0), description="min, max of D/N")
+    seed: Literal["grid", "ratios"] = Field(
+        "grid", description="the first runs of an active study: the grid's opening rounds "
+        "until a law can be fitted, or seed_ratios at the seed_budgets cheapest levels")
     seed_ratios: list[float] = Field([20.0, 100.0, 500.0, 2000.0], min_length=2,
-                                     description="tokens/param ratios of the seed design")
-    seed_budgets: int = Field(2, ge=1, description="how many of the cheapest compute levels seed")
+                                     description="tokens/param ratios of the ratios seed")
+    seed_budgets: int = Field(2, ge=1, description="cheapest compute levels of the ratios seed")
     grid_sizes: int = Field(5, ge=2, le=32, description="sizes per compute level (grid strategy)")
     num_ratios: int = Field(12, ge=2, le=128, description="candidate D values per size rung")
+    pool: list[tuple[float, float]] | None = Field(
+        None, description="(N, D) of the only runs the study may train, each on its own (a "
+        "replayed results table); None: any size rung at any candidate ratio")
 
     @model_validator(mode="after")
     def _ratios(self):
@@ -90,6 +96,9 @@ class DesignSpec(Spec):
             raise ValueError("tokens_per_param: need 0 < min < max")
         if any(not lo <= r <= hi for r in self.seed_ratios):
             raise ValueError("seed_ratios: each must lie inside tokens_per_param")
+        if self.pool is not None and (len(self.pool) < 2 or any(
+                not (n > 0 and d > 0) for n, d in self.pool)):
+            raise ValueError("pool: need two or more (N, D) pairs, each > 0")
         return self
 
 

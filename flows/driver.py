@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 from t2.fitting.checks import FitError
 from t2.fitting.fit import fit_chinchilla
-from t2.fitting.forecast import optima
 from t2.flows import ledger
 from t2.flows.checks import check_study
 from t2.flows.config import StudyConfig
@@ -313,5 +312,6 @@ def run_study(cfg: StudyConfig, root: str | Path, executor: Executor, *,
 
 
 def true_optima(law, targets) -> np.ndarray:
-    """(T, 3) natural-log optima of a known law (simulation), by the one allocator."""
-    return optima([law.loss_law()], targets)[0]
+    """(T, 3) natural-log optima of a known law (simulation), found from its own function
+    (``law.optima``: the one allocator for a law of the fitted form, numerically otherwise)."""
+    return law.optima(targets)

@@ -61,6 +61,8 @@ def size_rungs(cfg: StudyConfig) -> np.ndarray:
     """The N values the study may train: log-spaced between the size bounds, or the model
     ladder's rungs (total N with embeddings, for the study's vocabulary) inside them."""
     m = cfg.model
+    if cfg.design.pool is not None:
+        return np.unique([float(n) for n, _ in cfg.design.pool])
     if not m.ladder:
         return np.geomspace(m.params_min, m.params_max, m.num_sizes)
     from t2.models.ladder import MAX_DEPTH, params_for_depth
@@ -112,14 +114,36 @@ def isoflop_point(cfg: StudyConfig, C: float, ratio: float, rungs: np.ndarray):
     return (N, D) if _in_ratio_range(cfg, N, D) else None
 
 
+# What a first fit needs (t2.flows.rounds): checkpoints, and distinct sizes.
+MIN_CHECKPOINTS, MIN_SIZES = 7, 3
+
+
+def grid_opening(cfg: StudyConfig) -> list[RunRequest]:
+    """The grid's opening: its first whole rounds (``select.runs_per_round`` runs each,
+    cheapest first) until they hold enough checkpoints and sizes for a first fit. An active
+    study that starts so has the grid's forecast at that round, and differs only by what it
+    chooses next."""
+    grid, per = grid_schedule(cfg), cfg.select.runs_per_round
+    for end in range(per, len(grid) + per, per):
+        head = grid[:end]
+        if len(head) >= MIN_CHECKPOINTS and len({r.N for r in head}) >= MIN_SIZES:
+            return head
+    return grid
+
+
 def seed_design(cfg: StudyConfig) -> list[RunRequest]:
-    """Each seed ratio at the ``seed_budgets`` cheapest compute levels where it fits the size
-    range, snapped to rungs, one run per N emitting several D.
+    """The first runs of an active study: the grid's opening (``design.seed: grid``,
+    ``grid_opening``), or each seed ratio at the ``seed_budgets`` cheapest compute levels where
+    it fits the size range, snapped to rungs, one run per N emitting several D (``ratios``).
 
     Points on one tokens/param ray leave alpha and beta unidentifiable (Besiroglu et al. 2024,
     arXiv 2404.10102), so the seed spans several levels and ratios deep into the overtrained
     region.
     """
+    if cfg.design.seed == "grid":
+        return grid_opening(cfg)
+    if cfg.design.pool is not None:
+        return _pool_seed(cfg)
     rungs = size_rungs(cfg)
     levels = sorted(cfg.budget.compute)
     by_N: dict[float, list[float]] = {}
@@ -130,9 +154,26 @@ def seed_design(cfg: StudyConfig) -> list[RunRequest]:
     return [RunRequest(N=N, Ds=_merge_Ds(Ds)) for N, Ds in sorted(by_N.items())]
 
 
+def _pool_seed(cfg: StudyConfig) -> list[RunRequest]:
+    """The seed design inside a pool: for each seed ratio, the ``seed_budgets`` cheapest pool
+    runs nearest that tokens/param ratio (within half the log step to the next seed ratio)."""
+    pool = sorted(cfg.design.pool, key=lambda p: p[0] * p[1])
+    ratios = np.log(sorted(cfg.design.seed_ratios))
+    half = np.diff(ratios).min() / 2 if len(ratios) > 1 else math.inf
+    picked: list[tuple[float, float]] = []
+    for r in ratios:
+        near = [p for p in pool if abs(math.log(p[1] / p[0]) - r) <= half]
+        picked += [p for p in near[: cfg.design.seed_budgets] if p not in picked]
+    return [RunRequest(N=float(N), Ds=(float(D),)) for N, D in sorted(picked)]
+
+
 def grid_schedule(cfg: StudyConfig) -> list[RunRequest]:
     """The standard isoFLOP baseline: every compute level × ``grid_sizes`` sizes spanning the
-    tokens/param range, cheapest level first; each point is its own run (no shared trunks)."""
+    tokens/param range, cheapest level first; each point is its own run (no shared trunks).
+    With a pool (a replayed suite) the suite is its own grid: all its runs, cheapest first."""
+    if cfg.design.pool is not None:
+        return [RunRequest(N=N, Ds=(D,)) for N, D in sorted(cfg.design.pool,
+                                                             key=lambda p: (p[0] * p[1], p[0]))]
     rungs = size_rungs(cfg)
     lo, hi = cfg.design.tokens_per_param
     out: list[RunRequest] = []
@@ -152,6 +193,10 @@ def candidates(cfg: StudyConfig, runs: list[tuple[int, float, float]]) -> list[R
     ``runs`` holds (trial number, N, longest D) of finished runs. A candidate beyond the longest
     D of a run at its N extends that run's trunk; any other candidate is a new run.
     """
+    if cfg.design.pool is not None:  # each run of a suite was trained on its own
+        have = {(N, D) for _, N, D in runs}
+        return [RunRequest(N=float(N), Ds=(float(D),)) for N, D in cfg.design.pool
+                if (N, D) not in have]
     longest: dict[float, tuple[int, float]] = {}
     for number, N, D in runs:
         if N not in longest or D > longest[N][1]:

@@ -5,14 +5,18 @@
     req = sampler.propose(study)                # RunRequest or None (nothing affordable)
     trial = study.ask(search_space(cfg))        # sample_relative returns req's params
 
-Active selection (``ForecastUncertaintySampler``): for every candidate (size rung × tokens/param
-grid; beyond an existing run's longest D it is an extension that pays only the extra tokens)
-the acquisition is the expected reduction of the forecast's variance — the spread of log N*
-(equivalently log D*, log k*) at the study's target budgets — from observing the candidate,
-divided by its training FLOPs. The reduction comes from the Fisher information of the law at
-each bootstrap replicate of the current fit, averaged over the ensemble (``t2.fitting.design``:
-a Bayesian c-optimal design). Runs proposed but not yet observed count with their information
-first, so a batch does not pick the same point twice.
+Active selection (``ForecastUncertaintySampler``): the study opens as the isoFLOP grid does
+(``t2.flows.plan.grid_opening``: its cheapest rounds, until a law can be fitted), so it has the
+grid's forecast there and differs only in what it runs next. Then for every candidate (size rung
+× tokens/param grid; beyond an existing run's longest D it is an extension that pays only the
+extra tokens; with ``design.pool`` only the pool's runs) the acquisition is the expected
+reduction of the forecast's variance (the spread of log N*, equivalently log D*, log k*, at the
+study's target budgets) from observing the candidate, divided by its training FLOPs. The
+variance is that of the fit t2 really runs, the summed-Huber fit that treats rows alike, under
+the noise of real runs (a run's seed shared by its trunk): its sandwich covariance
+(``t2.fitting.design``), linearized at each bootstrap replicate of the current fit and averaged
+over the ensemble (a Bayesian c-optimal design). Runs proposed but not yet observed count with
+their information first, so a batch does not pick the same point twice.
 """
 
 from __future__ import annotations
@@ -114,9 +118,10 @@ class _CandidateSampler(BaseSampler):
         return cands, finished, pending
 
     def propose(self, study: optuna.Study) -> RunRequest | None:
-        trials = study.get_trials(deepcopy=False)
-        key = (len(trials), sum("N" in t.user_attrs for t in trials), id(self.state),
-               self.remaining)
+        # Keyed on the trials that carry a request: the ask that follows a proposal creates a
+        # bare trial, and its sample_relative must get the same proposal without recomputing.
+        key = (tuple((t.number, t.state) for t in study.get_trials(deepcopy=False)
+                     if "N" in t.user_attrs), id(self.state), self.remaining)
         if self._cache is None or self._cache[0] != key:
             cands, finished, pending = self._affordable(study)
             self._cache = (key, self._choose(cands, finished, pending) if cands else None)

@@ -4,6 +4,8 @@
     t2 run examples/tiny.yaml [--root DIR] [--ray-address ADDR]
     t2 simulate examples/tiny.yaml --true-law examples/true_law.json [--noise 0.01] \
         [--strategy active|grid|random]
+    t2 simulate examples/cluster.yaml --laws 24 [--misspecified] [--seeds 3] [--jobs 2]
+    t2 simulate examples/cluster.yaml --replay ../shared/data/gadre2024_c4_openlm_runs.csv
     t2 status ROOT
     t2 ui [ROOT]
 
@@ -67,16 +69,35 @@ def _plan_run(args) -> int:
 
 def _simulate_args(p):
     _study_args(p)
-    p.add_argument("--true-law", required=True, help="JSON with E, A, B, alpha, beta[, G, gamma]")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--true-law", help="JSON with E, A, B, alpha, beta[, G, gamma] (or a "
+                      "misspecified form: t2.flows.executors.misspecified)")
+    mode.add_argument("--laws", type=int, metavar="M", help="a family of M laws drawn from "
+                      "the prior (t2.flows.executors.prior): active vs grid on each")
+    mode.add_argument("--replay", metavar="TABLE", help="a results table (CSV: N, D, loss): "
+                      "choose only among its runs, each observation its measured loss")
     p.add_argument("--noise", type=float, default=0.01, help="relative loss noise per run")
     p.add_argument("--noise-mode", choices=["checkpoint", "run"], default=None,
                    help="seed noise per training run (shared by its trunk) or per checkpoint; "
                    "default: the study's select.noise_per")
     p.add_argument("--strategy", choices=["active", "grid", "random"], default=None)
     p.add_argument("--no-report", action="store_true", help="skip the report and plots")
+    fam = p.add_argument_group("family mode (--laws)")
+    fam.add_argument("--law-seed", type=int, default=0, help="seed of the law draws")
+    fam.add_argument("--misspecified", action="store_true",
+                     help="laws that are not the fitted form (bend, interaction, k drift)")
+    fam.add_argument("--seeds", type=int, default=3, help="simulated studies per law")
+    fam.add_argument("--jobs", type=int, default=1, help="studies run at once (processes)")
+    fam.add_argument("--tol", type=float, default=0.10, help="settled: N* within this")
+    p.add_argument("--replay-loss", default=None, metavar="COLUMN",
+                   help="the table's loss column (default: loss, val_loss or *_val)")
 
 
 def _simulate_run(args) -> int:
+    if args.laws is not None:
+        return _simulate_family(args)
+    if args.replay is not None:
+        return _simulate_replay(args)
     from t2.flows.driver import run_study, true_optima
     from t2.flows.executors.simulated import SimulatedExecutor
     from t2.flows.executors.task_truth import load_task_truths
@@ -95,6 +116,45 @@ def _simulate_run(args) -> int:
             from t2.flows.report import write_report
 
             write_report(cfg, root, quiet=False, true_law=law)
+    return 0
+
+
+def _simulate_family(args) -> int:
+    """Active vs grid over a family of laws from the prior (nothing is written to a root)."""
+    from t2.flows.executors.prior import draw_laws
+    from t2.flows.family import format_family, run_family, summarize
+    from t2.infra.config import ConfigError
+
+    cfg, _ = _load(args)
+    if args.laws < 1 or args.seeds < 1 or args.jobs < 1:
+        raise ConfigError("--laws, --seeds, --jobs: each must be >= 1")
+    targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
+    laws = draw_laws(args.laws, targets, seed=args.law_seed, misspecified=args.misspecified)
+    mode = args.noise_mode or cfg.select.noise_per
+    results = run_family(args.study, laws, seeds=args.seeds, noise=args.noise, noise_mode=mode,
+                         tol=args.tol, overrides=tuple(args.set), jobs=args.jobs)
+    print("\n".join(format_family(summarize(results, len(laws)), laws, targets)))
+    return 0
+
+
+def _simulate_replay(args) -> int:
+    """The study on a real suite: FLOPs until the forecast N* settles at the table's own."""
+    import math
+
+    from t2.flows.driver import run_study
+    from t2.flows.executors.replay import ReplayExecutor, load_table, replay_config, table_truth
+    from t2.flows.family import flops_to_settle
+
+    cfg, root = _load(args, "-replay")
+    table = load_table(args.replay, args.replay_loss)
+    cfg = replay_config(cfg, table)
+    truth = table_truth(table, [(t.c_train, t.c_inf) for t in cfg.budget.targets])
+    with study_lock(root):
+        result = run_study(cfg, root, ReplayExecutor(table), strategy=args.strategy, truth=truth)
+    settle = flops_to_settle(result.rounds, 0.10)
+    print(f"replay of {table.path} ({len(table.N)} runs, {table.total_flops:.3g} FLOPs): "
+          f"forecast N* within 10% of the table's own for good after "
+          f"{'never' if math.isinf(settle) else f'{settle:.3g}'} training FLOPs")
     return 0
 
 

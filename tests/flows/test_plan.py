@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 from t2.flows.config import load_study
 from t2.flows.plan import (
+    MIN_CHECKPOINTS,
+    MIN_SIZES,
     RunRequest,
     candidates,
+    grid_opening,
     grid_schedule,
     run_flops,
     run_tokens,
@@ -16,8 +19,8 @@ from t2.flows.plan import (
 )
 
 
-def test_seed_design_spans_budgets_and_ratios_into_the_overtrained_region(sim_study):
-    cfg = load_study(sim_study())
+def test_the_ratios_seed_spans_budgets_and_ratios_into_the_overtrained_region(sim_study):
+    cfg = load_study(sim_study(), ["design.seed=ratios"])
     reqs = seed_design(cfg)
     points = [(r.N, D) for r in reqs for D in r.Ds]
     ratios = sorted(D / N for N, D in points)
@@ -27,6 +30,18 @@ def test_seed_design_spans_budgets_and_ratios_into_the_overtrained_region(sim_st
     rungs = set(size_rungs(cfg).tolist())
     assert all(r.N in rungs for r in reqs)
     assert len({r.N for r in reqs}) == len(reqs)  # one run per N, several D each
+
+
+@pytest.mark.parametrize("runs_per_round", [1, 2, 4, 5])
+def test_the_grid_seed_is_the_grids_opening_rounds_until_a_law_can_be_fitted(
+        sim_study, runs_per_round):
+    cfg = load_study(sim_study(), [f"select.runs_per_round={runs_per_round}"])
+    seed, grid = seed_design(cfg), grid_schedule(cfg)
+    assert seed == grid_opening(cfg) == grid[: len(seed)]
+    assert len(seed) % runs_per_round == 0  # whole rounds: the grid's forecast at that round
+    assert len(seed) >= MIN_CHECKPOINTS and len({r.N for r in seed}) >= MIN_SIZES
+    shorter = grid[: len(seed) - runs_per_round]
+    assert len(shorter) < MIN_CHECKPOINTS or len({r.N for r in shorter}) < MIN_SIZES
 
 
 def test_grid_schedule_runs_cheapest_budget_first_one_run_per_point(sim_study):
@@ -65,3 +80,9 @@ def test_candidates_continue_a_trunk_only_beyond_its_longest_D(sim_study):
         assert run_flops(c, f) == pytest.approx(6 * N * (c.D - (1 - f) * 100 * N))
     for c in shorter:
         assert run_flops(c, f) == pytest.approx(6 * N * c.D)
+
+
+def test_the_grid_opening_needs_what_a_round_fit_needs():
+    from t2.flows import rounds
+
+    assert MIN_CHECKPOINTS == rounds.MIN_CHECKPOINTS and MIN_SIZES == 3

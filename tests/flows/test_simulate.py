@@ -115,3 +115,16 @@ def test_bad_true_law_is_a_config_error(tmp_path):
     path.write_text('{"E": 1, "A": 2, "B": 3, "alpha": 0.3, "beta": 0.3, "G": 1}')
     with pytest.raises(ConfigError, match="gamma"):
         load_true_law(path)
+
+
+def test_a_misspecified_true_law_is_simulated_and_judged_by_its_own_optimum(
+        sim_study, law_file, tmp_path):
+    law_path = tmp_path / "bent.json"
+    law_path.write_text(json.dumps({**TRUE_LAW, "form": "bend", "r_bend": 100.0, "delta": 0.5}))
+    targets = [(2.56e19, 2e9)]
+    truth = load_true_law(law_path).optima(targets)
+    assert abs(truth[0, 0] - load_true_law(law_file).optima(targets)[0, 0]) > 0.01  # it moved
+    cfg = load_study(sim_study(), ["select.max_rounds=2"])
+    result = _simulate(cfg, tmp_path / "s", law_path, "active")
+    error = math.exp(result.state.forecast.point[0, 0] - truth[0, 0]) - 1
+    assert result.rounds[-1].N_error[0] == pytest.approx(error)

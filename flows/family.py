@@ -1,0 +1,179 @@
+"""Simulated studies over a family of true laws: training FLOPs until the forecast settles.
+
+    from t2.flows.family import run_family, summarize
+    results = run_family("examples/cluster.yaml", laws, strategies=("active", "grid"), seeds=3)
+    summary = summarize(results, laws)       # per-law medians, grid/active ratios, worst law
+
+Used by ``t2 simulate STUDY --laws M`` (design a study before spending) and
+``benchmarks/active_selection.py``. Each (law, seed, strategy) is the real study loop
+(``t2.flows.driver``) with training replaced by draws from the law
+(``t2.flows.executors.simulated``), run in its own temporary root, ``jobs`` of them at once in
+processes. A study "needs" the training FLOPs spent at the first round from which every later
+forecast N* stays within ``tol`` of the truth at every target (inf if it never settles); a law's
+figure is the median over seeds, and its ratio grid/active (> 1: active needs fewer FLOPs; a
+tie when neither settles).
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# Overrides every simulated study of a family gets: no MLflow, spend the budget (no width stop)
+# so "settles for good" is judged over the whole study.
+BASE_OVERRIDES = ("select.stop_width=0", "tracking.enabled=false")
+# The grid never reads the bootstrap ensemble (its runs are fixed) and settling reads only the
+# point forecast, so its studies refit 4 replicates instead of the study's: the same figure,
+# faster (tests/flows/test_family.py holds them equal).
+GRID_OVERRIDES = ("select.num_bootstrap=4",)
+
+
+def flops_to_settle(rounds, tol: float) -> float:
+    """FLOPs at the first round after which |N* error| <= tol at every target, for good."""
+    settled = math.inf
+    for rec in reversed([r for r in rounds if r.N_error is not None]):
+        if max(abs(e) for e in rec.N_error) > tol:
+            break
+        settled = rec.flops
+    return settled
+
+
+@dataclass(frozen=True)
+class Task:
+    """One simulated study of a family."""
+
+    law_index: int
+    strategy: str
+    seed: int
+    study: str
+    noise: float
+    noise_mode: str
+    tol: float
+    overrides: tuple[str, ...] = ()
+    replay: str | None = None        # a results table: replay it instead of drawing from a law
+    replay_loss: str | None = None
+    fast_grid: bool = True           # GRID_OVERRIDES for grid studies
+
+
+def simulate(task: Task, law, root: Path) -> dict:
+    """Run one simulated study; its settle FLOPs, spend, final N* errors and wall time."""
+    from t2.flows.config import load_study
+    from t2.flows.driver import run_study, true_optima
+    from t2.flows.executors.simulated import SimulatedExecutor
+
+    extra = GRID_OVERRIDES if task.strategy == "grid" and task.fast_grid else ()
+    cfg = load_study(task.study, [*BASE_OVERRIDES, f"select.seed={task.seed}",
+                                  f"select.strategy={task.strategy}",
+                                  f"select.noise_per={task.noise_mode}", *task.overrides, *extra])
+    targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
+    if task.replay is not None:
+        from t2.flows.executors.replay import (
+            ReplayExecutor,
+            load_table,
+            replay_config,
+            table_truth,
+        )
+
+        table = load_table(task.replay, task.replay_loss)
+        cfg, ex, truth = replay_config(cfg, table), ReplayExecutor(table), table_truth(table,
+                                                                                       targets)
+    else:
+        ex = SimulatedExecutor(law, cfg.eval.ks, noise=task.noise, seed=task.seed,
+                               noise_mode=task.noise_mode)
+        truth = true_optima(law, targets)
+    t0 = time.perf_counter()
+    result = run_study(cfg, root, ex, strategy=task.strategy, truth=truth, log=lambda *a: None)
+    return {"settle": flops_to_settle(result.rounds, task.tol), "flops": result.flops,
+            "final_error": result.rounds[-1].N_error, "seconds": time.perf_counter() - t0}
+
+
+def _run_task(task: Task, law) -> tuple[Task, dict]:
+    with tempfile.TemporaryDirectory(prefix="t2-family-") as tmp:
+        return task, simulate(task, law, Path(tmp) / "study")
+
+
+def run_family(study: str | Path, laws: list, *, strategies=("active", "grid"), seeds: int = 3,
+               first_seed: int = 0, noise: float = 0.01, noise_mode: str = "run",
+               tol: float = 0.10, overrides: tuple[str, ...] = (), jobs: int = 1,
+               replay: str | None = None, replay_loss: str | None = None,
+               log=print) -> dict[tuple[int, str], list[dict]]:
+    """{(law index, strategy): [result per seed]} for every law, strategy and seed (with
+    ``replay``, ``laws`` is ``[None]``: the table is the one "law")."""
+    tasks = [Task(i, s, seed, str(study), noise, noise_mode, tol, tuple(overrides), replay,
+                  replay_loss)
+             for i in range(len(laws)) for seed in range(first_seed, first_seed + seeds)
+             for s in strategies]
+    out: dict[tuple[int, str], list[dict]] = {(i, s): [] for i in range(len(laws))
+                                               for s in strategies}
+
+    def record(task, res):
+        out[(task.law_index, task.strategy)].append({"seed": task.seed, **res})
+        log(f"law {task.law_index:>3} seed {task.seed} {task.strategy:>6}: settles at "
+            f"{res['settle']:.3g} FLOPs (spent {res['flops']:.3g}, {res['seconds']:.0f} s)")
+
+    if jobs <= 1:
+        for t in tasks:
+            record(*_run_task(t, laws[t.law_index]))
+    else:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_run_task, t, laws[t.law_index]) for t in tasks]
+            for fut in futures:
+                record(*fut.result())
+    for rows in out.values():
+        rows.sort(key=lambda r: r["seed"])
+    return out
+
+
+def ratio(grid: float, active: float) -> float:
+    """grid/active FLOPs to settle; 1 when neither settles, 0 or inf when only one does."""
+    if math.isinf(grid) and math.isinf(active):
+        return 1.0
+    if math.isinf(active):
+        return 0.0
+    return math.inf if math.isinf(grid) else grid / active
+
+
+def summarize(results: dict, num_laws: int, a: str = "active", b: str = "grid") -> dict:
+    """Per-law medians over seeds and ratios b/a, their median, the share of laws on which
+    ``a`` needs no more FLOPs than ``b``, and the worst law (smallest ratio)."""
+    rows = []
+    for i in range(num_laws):
+        ma = float(np.median([r["settle"] for r in results[(i, a)]]))
+        mb = float(np.median([r["settle"] for r in results[(i, b)]]))
+        rows.append({"law": i, a: ma, b: mb, "ratio": ratio(mb, ma)})
+    ratios = np.array([r["ratio"] for r in rows])
+    worst = min(rows, key=lambda r: r["ratio"])
+    return {"rows": rows, "median_ratio": float(np.median(ratios)),
+            "share_no_worse": float(np.mean([r[a] <= r[b] for r in rows])),
+            "worst": worst}
+
+
+def _num(x: float) -> str:
+    return "never" if math.isinf(x) else f"{x:.3g}"
+
+
+def format_family(summary: dict, laws: list, targets, a: str = "active",
+                  b: str = "grid") -> list[str]:
+    """The per-law rows and summary lines ``t2 simulate --laws`` and the benchmark print."""
+    from t2.flows.executors.prior import describe
+
+    header = (f"{'law':>4} {'form':>11} {'N*':>9} {'D*/N*':>7} {'k*':>6} {a:>9} {b:>9} "
+              f"{b + '/' + a:>10}")
+    lines = [header]
+    for r in summary["rows"]:
+        d = describe(laws[r["law"]], targets)
+        lines.append(f"{r['law']:>4} {d['form']:>11} {d['N*']:>9.3g} {d['D*/N*']:>7.0f} "
+                     f"{d['k*']:>6.1f} {_num(r[a]):>9} {_num(r[b]):>9} {r['ratio']:>10.2f}")
+    w = summary["worst"]
+    lines += [(f"median per-law {b}/{a} FLOPs ratio: {summary['median_ratio']:.2f} "
+               f"over {len(summary['rows'])} laws"),
+              f"laws on which {a} needs no more FLOPs than {b}: {summary['share_no_worse']:.0%}",
+              (f"worst law: {w['law']} ({a} {_num(w[a])}, {b} {_num(w[b])}, "
+               f"ratio {w['ratio']:.2f})")]
+    return lines
