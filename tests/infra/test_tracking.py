@@ -11,6 +11,7 @@ def uri(tmp_path_factory):
     return default_uri(tmp_path_factory.mktemp("mlflow"))
 
 
+@pytest.mark.slow
 def test_default_store_is_a_sqlite_file_in_the_run_directory(tmp_path):
     tr = open_tracker(uri=None, experiment="e", run_dir=tmp_path, run_name="r")
     tr.finish()
@@ -19,6 +20,7 @@ def test_default_store_is_a_sqlite_file_in_the_run_directory(tmp_path):
     assert (tmp_path / "mlflow.db").is_file()
 
 
+@pytest.mark.slow
 def test_params_and_metrics_read_back_with_mlflows_own_client(tmp_path, uri):
     from mlflow.tracking import MlflowClient
 

@@ -58,6 +58,7 @@ def test_an_away_store_costs_one_warning_and_seconds_not_minutes(dead_uri, tmp_p
     assert not list(tmp_path.rglob("_SUCCESS"))
 
 
+@pytest.mark.slow  # ~35 s: a real MLflow server comes back and receives the kept calls
 def test_kept_calls_are_sent_once_in_order_with_parents_first(dead_uri, tmp_path, store):
     parent, child = _offline_study(dead_uri, tmp_path, "e1")
     assert send_outboxes(store, "e1", [tmp_path / "p", tmp_path / "c"])
