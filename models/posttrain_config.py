@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
-from t2.infra.config import Spec
+from t2.infra.config import Spec, distinct
 from t2.models.config import DistSpec, TrackingSpec, decay_fits_after_warmup
 from t2.models.hparams import _micro_batch
 
@@ -79,12 +79,7 @@ class PosttrainConfig(Spec):
     dist: DistSpec = Field(default_factory=DistSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
 
-    @field_validator("tasks")
-    @classmethod
-    def _distinct(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError("each task at most once")
-        return v
+    _distinct = field_validator("tasks")(classmethod(distinct))
 
     _fits_after_warmup = field_validator("decay_frac")(classmethod(decay_fits_after_warmup))
 
