@@ -152,8 +152,9 @@ class PosttrainSpec(Spec):
                                     "to fine-tune on, mixed (None: eval.tasks)")
     num_train: int | None = Field(None, ge=1, description="training problems per task (None: a "
                                   "real task's whole split, 1000 for a synthetic one)")
-    checkpoints: Literal["all", "last"] = Field(
-        "all", description="which pretrained checkpoints: all, or each run's longest D")
+    checkpoints: Literal["all", "last", "first_round"] = Field(
+        "all", description="which pretrained checkpoints: all, each run's longest D, or those "
+        "of the study's first round (the seed design: fewest that still fit the laws)")
     lr: float | None = Field(None, gt=0, lt=1, description="peak LR (None: lr_frac of the "
                              "checkpoint's pretraining peak)")
     lr_frac: float = Field(0.1, gt=0, le=1, description="peak LR / pretraining peak LR")

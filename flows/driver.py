@@ -328,7 +328,8 @@ class Driver:
             write_json(self.paths.posttrain, {"skipped": why, "modes": {}, "flops": 0.0})
             return
         t0, modes = time.perf_counter(), {}
-        chosen = posttrain_checkpoints(self.cfg, ledger.observations(self.study))
+        rounds = {t.number: t.user_attrs.get("round", 0) for t in ledger.completed(self.study)}
+        chosen = posttrain_checkpoints(self.cfg, ledger.observations(self.study), rounds)
         for mode in self.cfg.posttrain.modes:
             obs, done = [], []
             for o in chosen:

@@ -30,15 +30,22 @@ def posttrain_tasks(cfg: StudyConfig) -> list[str]:
     return list(cfg.posttrain.tasks or cfg.eval.tasks)
 
 
-def posttrain_checkpoints(cfg: StudyConfig, obs: list[Observation]) -> list[Observation]:
-    """The pretrained checkpoints to post-train: every one, or each run's longest D."""
-    if cfg.posttrain.checkpoints == "all":
-        return sorted(obs, key=lambda o: (o.N, o.D))
-    last: dict[int, Observation] = {}
-    for o in obs:
-        if o.run not in last or o.D > last[o.run].D:
-            last[o.run] = o
-    return sorted(last.values(), key=lambda o: (o.N, o.D))
+def posttrain_checkpoints(cfg: StudyConfig, obs: list[Observation],
+                          rounds: dict[int, int]) -> list[Observation]:
+    """The pretrained checkpoints to post-train (``rounds``: run -> its selection round): every
+    one; each run's longest D; or those of the study's first round (its seed design, a spread
+    over sizes and tokens/param that can be fitted alone: the cheap subset)."""
+    which = cfg.posttrain.checkpoints
+    if which == "first_round":
+        first = min((rounds.get(o.run, 0) for o in obs), default=0)
+        obs = [o for o in obs if rounds.get(o.run, 0) == first]
+    elif which == "last":
+        last: dict[int, Observation] = {}
+        for o in obs:
+            if o.run not in last or o.D > last[o.run].D:
+                last[o.run] = o
+        obs = list(last.values())
+    return sorted(obs, key=lambda o: (o.N, o.D))
 
 
 def posttrain_config(cfg: StudyConfig, mode: str, *, tracking_uri: str | None = None):

@@ -122,8 +122,8 @@ def posttrain_lines(cfg: StudyConfig, section: dict, q: float) -> list[str]:
     if section["skipped"]:
         return [*lines, f"Not run: {section['skipped']}.", ""]
     seconds = section["seconds"]
-    which = ("Every pretrained checkpoint" if p.checkpoints == "all"
-             else "The last checkpoint of each run")
+    which = {"all": "Every pretrained checkpoint", "last": "The last checkpoint of each run",
+             "first_round": "Every checkpoint of the study's first round"}[p.checkpoints]
     epochs = f"{p.epochs:g} epoch{'' if p.epochs == 1 else 's'}"
     lines += [(f"{which} was fine-tuned {epochs} on the train splits of "
                f"{', '.join(posttrain_tasks(cfg))} (disjoint from the evaluated problems by "

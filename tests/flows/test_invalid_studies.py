@@ -75,8 +75,6 @@ MUTATIONS = [
     ("posttrain mode unknown", ("posttrain", "modes"), ["rl"], "posttrain.modes.0:"),
     ("posttrain mode twice", ("posttrain", "modes"), ["ft", "ft"], "posttrain.modes:"),
     ("posttrain epochs zero", ("posttrain", "epochs"), 0, "posttrain.epochs:"),
-    ("posttrain task without a train split", ("posttrain",),
-     {"enabled": True, "tasks": ["lambada"]}, "posttrain.tasks: task lambada: no training"),
 ]
 
 

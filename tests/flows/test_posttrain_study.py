@@ -96,3 +96,32 @@ def test_a_simulated_study_skips_the_stage_and_the_report_says_why(tmp_path):
                                           "modes": {}, "flops": 0.0}
     lines = posttrain_lines(cfg, posttrain_section(cfg, paths, [], None, 0.8), 0.8)
     assert lines[2] == "Not run: the simulate executor has no post-trained models to draw."
+
+
+def test_validate_refuses_a_posttrain_task_without_a_train_split(tmp_path, capsys):
+    from study_files import write_study
+
+    path = write_study(tmp_path / "s.yaml", {"posttrain": {"enabled": True, "tasks": ["lambada"]}})
+    assert main(["validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: posttrain.tasks: task lambada: no training " \
+        "split ships with the evaluation data" in err
+
+
+@pytest.mark.parametrize("which, expected", [
+    ("all", [(1e5, 1e6), (1e5, 4e6), (2e5, 2e6), (4e5, 4e6)]),
+    ("last", [(1e5, 4e6), (2e5, 2e6), (4e5, 4e6)]),
+    ("first_round", [(1e5, 1e6), (1e5, 4e6), (2e5, 2e6)]),
+])
+def test_the_checkpoints_to_post_train(which, expected):
+    from study_files import study_dict
+    from t2.flows.config import StudyConfig
+    from t2.flows.posttrain import posttrain_checkpoints
+    from t2.flows.records import Checkpoint, Evaluation, Observation
+
+    cfg = StudyConfig.model_validate(study_dict({"posttrain": {"checkpoints": which}}))
+    obs = [Observation(run, Checkpoint(N=N, D=D, val_loss=3.0, result_dir=f"r{run}-{D}"),
+                       Evaluation(loss_k={1: 1.0}))
+           for run, N, D in [(2, 4e5, 4e6), (0, 1e5, 1e6), (0, 1e5, 4e6), (1, 2e5, 2e6)]]
+    chosen = posttrain_checkpoints(cfg, obs, rounds={0: 0, 1: 0, 2: 1})
+    assert [(o.N, o.D) for o in chosen] == expected
