@@ -8,11 +8,8 @@
 ``p_i = exp(-nll_i)`` is the single-sample success probability used by likelihood pass@k
 (``t2.evaluation.passk.pass_at_k_from_p``).
 
-Tokenization boundary: the prompt and prompt + answer are tokenized separately (no special tokens,
-as the sampler does); the answer's tokens are those of prompt + answer after the longest common
-prefix with the prompt's tokens. With a byte-level tokenizer this is exactly the answer's bytes;
-with BPE a merge across the boundary moves the merged token into the scored part, which is the
-only way to score the text exactly as the model would read it. Prompts longer than the model's
+Tokenization boundary: t2.models.answer_tokens (shared with post-training, which trains on
+exactly the tokens scored here). Prompts longer than the model's
 ``max_position_embeddings`` lose tokens from the left (the few-shot examples go first).
 Sequences are sorted by length and right-padded within a batch; padding sits after every scored
 position, so under the causal mask it cannot change a score (checked against unbatched scoring
@@ -25,33 +22,7 @@ import math
 
 import torch
 from t2.evaluation.tasks import Problem
-
-
-def _encode(tokenizer, text: str) -> list[int]:
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
-
-
-def split_tokens(tokenizer, prompt: str, answer: str) -> tuple[list[int], list[int]]:
-    """(context ids, answer ids) at the tokenization boundary described in the module doc."""
-    context = _encode(tokenizer, prompt)
-    full = _encode(tokenizer, prompt + answer)
-    shared = 0
-    for a, b in zip(context, full):
-        if a != b:
-            break
-        shared += 1
-    if shared == 0 or shared == len(full):
-        raise ValueError(f"cannot score answer {answer!r}: empty prompt or answer after tokenizing")
-    return full[:shared], full[shared:]
-
-
-def _truncate(context: list[int], answer: list[int], max_length: int | None) -> list[int]:
-    if max_length is None or len(context) + len(answer) <= max_length:
-        return context
-    keep = max_length - len(answer)
-    if keep < 1:
-        raise ValueError(f"answer of {len(answer)} tokens does not fit max_length {max_length}")
-    return context[-keep:]
+from t2.models.answer_tokens import split_tokens, truncate_context
 
 
 @torch.inference_mode()
@@ -86,7 +57,7 @@ def score_pairs(model, tokenizer, pairs: list[tuple[str, str]], batch_size: int 
     encoded = []
     for prompt, answer in pairs:
         context, answer_ids = split_tokens(tokenizer, prompt, answer)
-        encoded.append((_truncate(context, answer_ids, max_length), answer_ids))
+        encoded.append((truncate_context(context, answer_ids, max_length), answer_ids))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]) + len(encoded[i][1]))
     nll = [math.nan] * len(encoded)

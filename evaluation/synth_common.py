@@ -7,6 +7,11 @@ evaluation problems use only held-out keys, pretraining text only the others, so
 question + answer can appear verbatim in the corpus (tests/evaluation/test_synthetic.py checks it by
 hashing). A problem prompt is ``num_shots`` training items written exactly as in the corpus, then
 the held-out question; its gold answer is the exact continuation (stop at "\\n").
+
+``train_problems`` (post-training, t2.models.posttrain) writes problems in exactly that format
+from the other side of the split: ``num_shots`` training items, then a training question, so
+a training problem's question + answer is never an evaluation one (any number of them: they
+are distinct as texts, the shots vary; t2.evaluation.tasks.split_hashes proves it by hashing).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from t2.evaluation.tasks import Problem, grade_completion
 
 HELDOUT_MODULUS = 8  # one key in eight is reserved for evaluation
 MAX_DRAWS_PER_PROBLEM = 200
+DEFAULT_TRAIN_NUM = 1000  # training problems per task when none is asked for
 MAX_REPEATS = 2000  # consecutive already-seen draws before a held-out space counts as exhausted
 
 
@@ -94,15 +100,49 @@ class SyntheticTask:
                 continue
             repeats = 0
             seen.add(key)
-            shots = "".join(line(*draw_split(self.gen, rng, heldout=False)[1:])
-                            for _ in range(self.num_shots))
-            out.append(Problem(id=f"{self.name}-{len(out)}", prompt=shots + question,
+            out.append(Problem(id=f"{self.name}-{len(out)}", prompt=self._shots(rng) + question,
                                answers=(answer,)))
         if len(out) < num:  # like a real task asked for more problems than it has
             warnings.warn(f"{self.name}: only {len(out)} distinct held-out problems exist for "
                           f"these settings, asked for num={num}; using all {len(out)}",
                           stacklevel=2)
         return out
+
+    def _shots(self, rng: random.Random) -> str:
+        return "".join(line(*draw_split(self.gen, rng, heldout=False)[1:])
+                       for _ in range(self.num_shots))
+
+    def train_problems(self, num: int | None = None, seed: int = 0, **_) -> list[Problem]:
+        """``num`` (default DEFAULT_TRAIN_NUM) distinct training-side problems in the
+        evaluation format; the same (num, seed, settings) give the same list. (Keywords such
+        as a real task's ``allow_hub`` are accepted and mean nothing here.)"""
+        num = DEFAULT_TRAIN_NUM if num is None else num
+        if num < 0:
+            raise ValueError(f"num must be >= 0, got {num}")
+        rng = random.Random(f"{self.name}|train|{seed}|{self.gen!r}")
+        seen: set[tuple[str, str]] = set()
+        out: list[Problem] = []
+        repeats = 0
+        while len(out) < num and repeats < MAX_REPEATS:
+            _, question, answer = draw_split(self.gen, rng, heldout=False)
+            prompt = self._shots(rng) + question
+            if (prompt, answer) in seen:
+                repeats += 1
+                continue
+            repeats = 0
+            seen.add((prompt, answer))
+            out.append(Problem(id=f"{self.name}-train-{len(out)}", prompt=prompt,
+                               answers=(answer,)))
+        if len(out) < num:
+            warnings.warn(f"{self.name}: only {len(out)} distinct training problems exist for "
+                          f"these settings, asked for num={num}; using all {len(out)}",
+                          stacklevel=2)
+        return out
+
+    def item_text(self, problem: Problem) -> str:
+        """The problem's own question and gold answer, without the few-shot items."""
+        lines = self.gen.draw(random.Random(0))[1].count("\n") + 1  # fixed per generator
+        return "\n".join(problem.prompt.split("\n")[-lines:]) + problem.answers[0]
 
     def is_correct(self, problem: Problem, completion: str) -> bool:
         grader = getattr(self.gen, "is_correct", None)

@@ -11,15 +11,26 @@ Names: the eight in ``TASKS`` or ``"jsonl:/path/file.jsonl"`` for a user task (s
 ``t2.evaluation.user``). Graders share the normalizers below: words are compared after
 stripping case, surrounding whitespace and punctuation; numbers numerically; multiple-choice
 completions match the choice text or its letter ("A", "(b)", "C.").
+
+Training splits (post-training, t2.models.posttrain): a task that has one offers
+``train_problems(num, seed, allow_hub=False)`` in the evaluation prompt format (synthetic: the
+training side of the held-out split; real: a shipped split disjoint from the evaluated one,
+see t2.evaluation.real). ``split_hashes`` hashes both sides; ``train_set`` builds the examples
+of a run and refuses any overlap::
+
+    hashes = split_hashes("arithmetic", num_train=1000)
+    assert hashes.disjoint
+    ts = train_set(["arithmetic", "arc_easy"], num=500)     # a t2.models.posttrain_data.TrainSet
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 REAL_TASKS = ("lambada", "arc_easy", "sciq", "openbookqa")
@@ -172,3 +183,100 @@ def get_task(name: str, **kwargs) -> Task:
         return factory(*args, **kwargs)
     except TypeError as err:
         raise ValueError(f"task {name}: bad settings {sorted(kwargs)} ({err})") from None
+
+
+# ----------------------------------------------------------------------------- training splits
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _digest(hashes: frozenset[str]) -> str:
+    return content_hash("\n".join(sorted(hashes)))
+
+
+@dataclass(frozen=True)
+class SplitHashes:
+    """SHA-256 of prompt + gold answer (``train``, ``eval``) and of the question + answer
+    alone, without the few-shot context (``train_items``, ``eval_items``), per side."""
+
+    task: str
+    train: frozenset[str]
+    eval: frozenset[str]
+    train_items: frozenset[str] = field(default_factory=frozenset)
+    eval_items: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def overlap(self) -> int:
+        return len(self.train & self.eval) + len(self.train_items & self.eval_items)
+
+    @property
+    def disjoint(self) -> bool:
+        return self.overlap == 0
+
+    def to_json(self) -> dict:
+        """Counts, a digest per side and the overlap, then the full sorted lists."""
+        return {"train": {"num": len(self.train), "sha256": _digest(self.train)},
+                "eval": {"num": len(self.eval), "sha256": _digest(self.eval)},
+                "overlap": self.overlap,
+                "hashes": {k: sorted(getattr(self, k))
+                           for k in ("train", "eval", "train_items", "eval_items")}}
+
+
+def train_problems(name: str, num: int | None = None, seed: int = 0, *,
+                   task_kwargs: dict | None = None, allow_hub: bool = False) -> list[Problem]:
+    """The training problems of task ``name``; ValueError (one line) when it has none."""
+    task = get_task(name, **(task_kwargs or {}))
+    if not hasattr(task, "train_problems"):
+        raise ValueError(f"task {name}: has no training split")
+    return task.train_problems(num, seed, allow_hub=allow_hub)
+
+
+def split_hashes(name: str, *, num_train: int | None = None, train_seed: int = 0,
+                 num_eval: int | None = None, eval_seed: int = 0,
+                 task_kwargs: dict | None = None, allow_hub: bool = False,
+                 train: list[Problem] | None = None) -> SplitHashes:
+    """Hashes of ``name``'s training problems (``train``, or drawn here) and of the problems
+    evaluation asks (``num_eval``, ``eval_seed``: as the evaluation is configured)."""
+    task = get_task(name, **(task_kwargs or {}))
+    if train is None:
+        train = train_problems(name, num_train, train_seed, task_kwargs=task_kwargs,
+                               allow_hub=allow_hub)
+    evaluated = task.problems(num=num_eval, seed=eval_seed)
+    item = getattr(task, "item_text", None)
+
+    def hashes(problems, fn):
+        return frozenset(content_hash(fn(p)) for p in problems)
+
+    return SplitHashes(
+        task=name, train=hashes(train, lambda p: p.prompt + p.answers[0]),
+        eval=hashes(evaluated, lambda p: p.prompt + p.answers[0]),
+        train_items=hashes(train, item) if item else frozenset(),
+        eval_items=hashes(evaluated, item) if item else frozenset())
+
+
+def train_set(tasks: list[str], *, num: int | None = None, seed: int = 0,
+              task_kwargs: dict | None = None, allow_hub: bool = False,
+              eval_num: int | None = None, eval_seed: int = 0):
+    """The examples of a post-training run over ``tasks`` (``num`` training problems each)
+    with each task's split hashes; the trained continuation is the gold answer followed by the
+    task's stop string, as every few-shot item of the prompt writes it."""
+    from t2.models.posttrain_data import Example, TrainSet
+
+    kwargs = task_kwargs or {}
+    examples, splits = [], {}
+    for name in tasks:
+        task = get_task(name, **kwargs.get(name, {}))
+        problems = train_problems(name, num, seed, task_kwargs=kwargs.get(name),
+                                  allow_hub=allow_hub)
+        hashes = split_hashes(name, num_eval=eval_num, eval_seed=eval_seed,
+                              task_kwargs=kwargs.get(name), train=problems)
+        if not hashes.disjoint:
+            raise ValueError(f"task {name}: {hashes.overlap} training problems are evaluation "
+                             "problems")
+        stop = task.stop[0] if task.stop else ""
+        examples += [Example(task=name, id=p.id, prompt=p.prompt, answer=p.answers[0] + stop)
+                     for p in problems]
+        splits[name] = hashes.to_json()
+    return TrainSet(tuple(examples), splits)

@@ -316,8 +316,15 @@ def refit_chinchilla(law: ChinchillaLaw, arrays: dict, W: np.ndarray, *, delta: 
     return [_none_or(next(it), _chinchilla_law) if good else None for good in ok]
 
 
-def _none_or(fit, build):
-    return None if fit is None else build(*fit)
+def _none_or(fit, build, *args):
+    """The law of one batched refit; None where it did not converge or its parameters are
+    not finite (a failed replicate, as ``bootstrap_fit`` counts it, not a failed bootstrap)."""
+    if fit is None:
+        return None
+    try:
+        return build(*fit, *args)
+    except FitError:
+        return None
 
 
 def refit_t2_loss(law: T2LossLaw, arrays: dict, W: np.ndarray, *, delta: float = 1e-3,
@@ -332,7 +339,7 @@ def refit_t2_loss(law: T2LossLaw, arrays: dict, W: np.ndarray, *, delta: float =
     out = []
     for good, w in zip(ok, W):
         fit = next(fits) if good else None
-        out.append(None if fit is None else _t2_law(*fit, k[w > 0], L[w > 0]))
+        out.append(_none_or(fit, _t2_law, k[w > 0], L[w > 0]))
     return out
 
 

@@ -62,11 +62,25 @@ def check_study(cfg: StudyConfig, strategy: str | None = None, *,
     if not reqs:
         raise ConfigError(f"{source}: design: no {strategy} run fits the size range and the "
                           "compute levels (widen model.params_* or budget.compute)")
+    if cfg.posttrain.enabled:
+        check_posttrain(cfg, source=source)
     total = sum(run_flops(r, cfg.train.decay_frac) for r in reqs)
     if strategy != "grid" and total > cfg.budget.train_flops:
         raise ConfigError(f"{source}: budget.train_flops: the seed design alone needs "
                           f"{total:.3g} FLOPs, more than {cfg.budget.train_flops:.3g}")
     return reqs
+
+
+def check_posttrain(cfg: StudyConfig, *, source: str = "study") -> None:
+    """Every post-training task has a train split (a real task's may need ``allow_hub``)."""
+    from t2.evaluation.tasks import train_problems
+    from t2.flows.posttrain import posttrain_tasks
+
+    for name in posttrain_tasks(cfg):
+        try:
+            train_problems(name, 1, allow_hub=cfg.posttrain.allow_hub)
+        except ValueError as err:
+            raise ConfigError(f"{source}: posttrain.tasks: {err}") from None
 
 
 def check_study_data(cfg: StudyConfig, reqs: list[RunRequest], cache_dir, *,

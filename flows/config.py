@@ -16,7 +16,7 @@ import os
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
-from t2.infra.config import Spec, load_config
+from t2.infra.config import Spec, distinct, load_config
 from t2.models.config import DataSpec, DistSpec, OptimSpec, TrackingSpec
 
 
@@ -135,6 +135,38 @@ class ValidationSpec(Spec):
                              "k = C_inf/2N is below it; else pass@k from the likelihood only)")
 
 
+class PosttrainSpec(Spec):
+    """The post-training stage (the T² paper's third question, Roberts et al. 2026, arXiv
+    2604.01411): after selection and validation, fine-tune the study's checkpoints on the train
+    splits of ``tasks`` (FT: loss on every token; SFT: on the answer only), evaluate each as the
+    pretrained ones are, fit every task's laws again and compare the forecasts. LR and batch
+    follow t2.models.posttrain_config's rule unless set here."""
+
+    enabled: bool = Field(False, description="run the post-training stage after selection "
+                          "(and validation)")
+    modes: list[Literal["ft", "sft"]] = Field(["sft"], min_length=1, description="ft: loss on "
+                                              "prompt + answer; sft: on the answer only")
+    epochs: float = Field(6.0, gt=0, le=1000, description="passes over the train split (the "
+                          "T² paper: 6)")
+    tasks: list[str] | None = Field(None, min_length=1, description="tasks whose train splits "
+                                    "to fine-tune on, mixed (None: eval.tasks)")
+    num_train: int | None = Field(None, ge=1, description="training problems per task (None: a "
+                                  "real task's whole split, 1000 for a synthetic one)")
+    checkpoints: Literal["all", "last", "first_round"] = Field(
+        "all", description="which pretrained checkpoints: all, each run's longest D, or those "
+        "of the study's first round (the seed design: fewest that still fit the laws)")
+    lr: float | None = Field(None, gt=0, lt=1, description="peak LR (None: lr_frac of the "
+                             "checkpoint's pretraining peak)")
+    lr_frac: float = Field(0.1, gt=0, le=1, description="peak LR / pretraining peak LR")
+    batch_size: int | None = Field(None, ge=1, description="sequences per optimizer step (None: "
+                                   "the documented rule)")
+    micro_batch: int | None = Field(None, ge=1, description="sequences per rank per micro-step")
+    allow_hub: bool = Field(False, description="real tasks: the official hub train splits")
+    seed: int = Field(0, ge=0, description="seed of the training problems and their order")
+
+    _distinct = field_validator("modes")(classmethod(distinct))
+
+
 class SelectSpec(Spec):
     """Which runs come next, and when the study stops."""
 
@@ -168,6 +200,7 @@ class StudyConfig(Spec):
     eval: EvalSpec = Field(default_factory=EvalSpec)
     select: SelectSpec = Field(default_factory=SelectSpec)
     validation: ValidationSpec = Field(default_factory=ValidationSpec)
+    posttrain: PosttrainSpec = Field(default_factory=PosttrainSpec)
 
     @field_validator("train")
     @classmethod

@@ -7,11 +7,14 @@ The same code runs real and simulated studies; only the executor differs. Every 
 every evaluation is a ``Step`` whose directory is done only when ``_SUCCESS`` exists, so rerunning
 the command skips finished work, resumes interrupted training in its own directory and redoes
 half-written evaluations. The Optuna study (``ledger``) holds the proposals and results; a rerun
-of a finished study returns at once.
+of a finished study returns at once. After selection come the optional stages: validation, then
+post-training (t2.flows.posttrain) last, so that switching it on for a finished study reruns
+nothing else (its section is in no pretraining step's hash).
 """
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +27,10 @@ from t2.flows.checks import check_study
 from t2.flows.config import StudyConfig
 from t2.flows.executors.base import Executor
 from t2.flows.plan import RunRequest
+from t2.flows.posttrain import fit_posttrained, posttrain_checkpoints
+from t2.flows.posttrain import step_config as posttrain_step_config
 from t2.flows.progress import RunProgress
-from t2.flows.records import Checkpoint, Evaluation, Observation, RoundRecord
+from t2.flows.records import Checkpoint, Evaluation, Observation, Posttrained, RoundRecord
 from t2.flows.rounds import RoundFit, fit_arrays, fit_round, round_record
 from t2.flows.select import make_sampler, request_attrs, request_from_attrs, search_space
 from t2.flows.steps import Step, StudyPaths, run_step
@@ -250,6 +255,8 @@ class Driver:
         result.reason, result.flops, result.state = reason, spent, state
         if self.cfg.validation.enabled:
             self.validate(state)
+        if self.cfg.posttrain.enabled:
+            self.posttrain()
         self.finish(result)
         return result
 
@@ -297,6 +304,57 @@ class Driver:
             self.log(f"validation: {v.model} N={ckpt.N:.3g} D={ckpt.D:.3g} k={v.k} done")
         write_json(self.paths.validation,
                    {"runs": runs, "flops": float(sum(r["flops"] for r in runs))})
+
+    # -- the post-training stage (after validation: a stage switched on later runs alone) ----
+    def posttrain_one(self, ckpt: Checkpoint, mode: str) -> Posttrained:
+        """Post-train (or skip, or resume) one checkpoint in one mode."""
+        step = Step("posttrain", f"{mode}-N{_num(ckpt.N)}-D{_num(ckpt.D)}",
+                    {"mode": mode, "posttrain": posttrain_step_config(self.cfg),
+                     "exec": self.executor.step_config()}, deps=(ckpt.result_dir,))
+
+        def body(out: Path) -> None:
+            done = self.executor.posttrain(ckpt, mode, out, parent_run_id=self.tracking.parent_id)
+            write_json(out / "posttrained.json", done.to_dict())
+
+        out = run_step(step, self.paths, body)
+        return Posttrained.from_dict(read_json(out / "posttrained.json"))
+
+    def posttrain(self) -> None:
+        """Post-train the chosen checkpoints in every mode, evaluate each as the pretrained
+        ones, fit the laws on them per mode (t2.flows.posttrain); write ``posttrain.json``."""
+        if not hasattr(self.executor, "posttrain"):
+            why = f"the {self.executor.kind} executor has no post-trained models to draw"
+            self.log(f"posttrain: skipped: {why}")
+            write_json(self.paths.posttrain, {"skipped": why, "modes": {}, "flops": 0.0})
+            return
+        t0, modes = time.perf_counter(), {}
+        rounds = {t.number: t.user_attrs.get("round", 0) for t in ledger.completed(self.study)}
+        chosen = posttrain_checkpoints(self.cfg, ledger.observations(self.study), rounds)
+        for mode in self.cfg.posttrain.modes:
+            obs, done = [], []
+            for o in chosen:
+                pt = self.posttrain_one(o.checkpoint, mode)
+                ev_step = Step("posttrain-eval", f"{mode}-N{_num(o.N)}-D{_num(o.D)}",
+                               self.eval_step(pt.checkpoint).config,
+                               deps=(pt.checkpoint.result_dir,))
+                obs.append(Observation(run=o.run, checkpoint=pt.checkpoint,
+                                       evaluation=self.evaluate(pt.checkpoint, ev_step)))
+                done.append({**pt.to_dict(), "evaluation": obs[-1].evaluation.to_dict(),
+                             "pretrained": o.evaluation.to_dict(), "run": o.run})
+            flops = float(sum(d["flops"] for d in done))
+            rec = fit_posttrained(self.cfg, obs, flops)
+            write_json(self.paths.posttrain_fit(mode), rec.to_dict())
+            modes[mode] = {"checkpoints": done, "flops": flops, "fitted": rec.fitted,
+                           "train_seconds": float(sum(d["seconds"] for d in done))}
+            fitted = "fitted" if rec.fitted else "not fitted (too few checkpoints or no optimum)"
+            self.log(f"posttrain: {mode}: {len(done)} checkpoints, {flops:.3g} FLOPs, "
+                     f"laws {fitted}")
+        # wall time summed over the calls that worked on the stage (a rerun adds its refits)
+        before = read_json(self.paths.posttrain).get("seconds", 0.0) \
+            if self.paths.posttrain.exists() else 0.0
+        write_json(self.paths.posttrain, {
+            "modes": modes, "flops": float(sum(m["flops"] for m in modes.values())),
+            "seconds": before + time.perf_counter() - t0})
 
     def finish(self, result: StudyResult) -> None:
         self.log(f"study {self.cfg.name}: stopped ({result.reason}) after "

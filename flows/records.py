@@ -112,6 +112,31 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class Posttrained:
+    """One pretrained checkpoint after post-training (``mode`` "ft" or "sft"): ``checkpoint``
+    keeps the pretraining N, D and validation loss (the laws are fitted in those), with the
+    post-trained weights; ``flops`` is the post-training's own 6·N·tokens, ``seconds`` its
+    wall time."""
+
+    mode: str
+    source: Checkpoint
+    checkpoint: Checkpoint
+    flops: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "source": self.source.to_dict(),
+                "checkpoint": self.checkpoint.to_dict(), "flops": self.flops,
+                "seconds": self.seconds}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Posttrained:
+        return cls(mode=data["mode"], source=Checkpoint.from_dict(data["source"]),
+                   checkpoint=Checkpoint.from_dict(data["checkpoint"]),
+                   flops=float(data["flops"]), seconds=float(data["seconds"]))
+
+
+@dataclass(frozen=True)
 class RoundRecord:
     """One round of the study loop: the design so far and the forecast fitted to it.
 

@@ -6,7 +6,9 @@ Reads only the ledger (finished runs' checkpoint records) and round files; write
 ``report.md``, ``report.json`` and PNG plots into ``{root}/report`` and marks it done last. The
 forecast is the last round's (``t2.flows.rounds``: the same law, bootstrap and intervals the
 study logged and ``t2 status`` shows); only a study without a round on all its data is fitted
-again, the same way. The extrapolation check runs two protocols per task × approach
+again, the same way. With the post-training stage on, a section compares the forecasts of the
+pretrained and post-trained checkpoints (``t2.flows.report_posttrain``). The extrapolation
+check runs two protocols per task × approach
 (``t2.flows.report_extrapolation``; the T² paper's own check gave 2.8% for Approach 1 and 8.4%
 for Approach 2, Roberts et al. 2026, arXiv 2604.01411); the last table shows how the optimal
 tokens per parameter grows with C_inf.
@@ -27,6 +29,7 @@ from t2.flows.config import StudyConfig, load_study
 from t2.flows.records import RoundRecord
 from t2.flows.report_extrapolation import extrapolation_rows, extrapolation_table
 from t2.flows.report_plots import plot_all, plot_task
+from t2.flows.report_posttrain import posttrain_lines, posttrain_section
 from t2.flows.report_tasks import task_rows, task_table, validation_table
 from t2.flows.rounds import boot_of, fit_arrays, fit_round, law_fits_of
 from t2.flows.steps import StudyPaths
@@ -123,7 +126,8 @@ def _repetition(state: dict) -> str:
             "(Muennighoff et al. 2023, arXiv 2305.16264: up to ~4 epochs cost little).")
 
 
-def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated=None) -> str:
+def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated=None,
+              posttrained=None) -> str:
     pct = f"{q:.0%}"
     lines = [f"# T² study `{cfg.name}`", "",
              (f"{state['num_runs']} runs, {state['num_checkpoints']} checkpoints, "
@@ -146,6 +150,8 @@ def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated
         else:
             lines += [f"{validated['flops']:.3g} training FLOPs (beside the study's budget).", "",
                       *validation_table(validated["rows"], budgets(cfg), q), ""]
+    if posttrained is not None:
+        lines += posttrain_lines(cfg, posttrained, q)
     lines += [f"## Pooled forecast (T² with {pct} bootstrap intervals vs Chinchilla)", "",
              ("| C_train | C_inf | T² N* | T² D* | T² k* | T² tokens/param | T² pass@k | "
               "Chinchilla N | Chinchilla k | Chinchilla tokens/param | Chinchilla pass@k |"),
@@ -222,15 +228,17 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
              "max_epochs": max((o.checkpoint.epochs for o in obs
                                 if o.checkpoint.epochs is not None), default=None)}
     validated = validation_rows(paths, [*laws, LawFit(POOLED, 1, boot, fc)], q)
+    posttrained = posttrain_section(cfg, paths, [*laws, LawFit(POOLED, 1, boot, fc)], chin, q)
     plots = plot_all(out, obs, law, chin, ratios, rounds, cfg, true_law=true_law)
     plots += task_plots(out, cfg, obs, [*laws, LawFit(POOLED, 1, boot, fc)], chin, q)
     write_json(out / "report.json", {
         "t2_law": law.to_dict(), "chinchilla_law": chin.to_dict(),
         "t2_intervals": boot.intervals(q), "num_bootstrap": len(boot.laws), "forecast": rows,
-        "per_task": per_task, "validation": validated,
+        "per_task": per_task, "validation": validated, "posttrain": posttrained,
         "extrapolation": extra, "ratio_vs_c_inf": ratios, "deployment": pooled, "state": state,
         "true_law": true_law.to_dict() if true_law is not None else None})
-    text = _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task, validated)
+    text = _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task, validated,
+                     posttrained)
     atomic_write(out / "report.md", text)
     mark_done(out, {"num_runs": state["num_runs"]})
     _log_artifacts(cfg, paths, [out / "report.md", out / "report.json", *plots])

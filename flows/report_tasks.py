@@ -71,7 +71,8 @@ def task_rows(fits, chin_law, target, t: int, q: float) -> list[dict]:
     return [task_row(f, chin, t, target, q) for f in fits]
 
 
-def _iv(v: float, iv, fmt: str = ".3g") -> str:
+def with_interval(v: float, iv, fmt: str = ".3g") -> str:
+    """``v [lo, hi]``; † when the interval excludes ``v``; "[no interval]" without one."""
     lo, hi = iv
     if math.isnan(lo) or math.isnan(hi):
         return f"{v:{fmt}} [no interval]"
@@ -90,13 +91,13 @@ def task_table(rows: list[dict], target, q: float) -> list[str]:
         if "N" not in r:
             lines.append(f"{head} not identifiable: {r['reason']} |||||||||")
             continue
-        tpp = _iv(r["tokens_per_param"], r["tokens_per_param_iv"], ".0f")
+        tpp = with_interval(r["tokens_per_param"], r["tokens_per_param_iv"], ".0f")
+        N, k = with_interval(r["N"], r["N_iv"]), with_interval(r["k"], r["k_iv"])
         lines.append(
-            f"{head} {_iv(r['N'], r['N_iv'])} | {tpp} | {_iv(r['k'], r['k_iv'])} | "
-            f"{_iv(r['pass_at_k'], r['pass_at_k_iv'])} | "
+            f"{head} {N} | {tpp} | {k} | {with_interval(r['pass_at_k'], r['pass_at_k_iv'])} | "
             f"{r['chin_N']:.3g} | {r['chin_tokens_per_param']:.0f} | {r['chin_k']:.3g} | "
-            f"{_iv(r['chin_pass_at_k'], r['chin_pass_at_k_iv'])} | "
-            f"{_iv(r['ratio'], r['ratio_iv'], '.2f')} |")
+            f"{with_interval(r['chin_pass_at_k'], r['chin_pass_at_k_iv'])} | "
+            f"{with_interval(r['ratio'], r['ratio_iv'], '.2f')} |")
     return lines
 
 
@@ -104,7 +105,7 @@ def _cell(row: dict, key: str, fmt: str = ".3g") -> str:
     if key not in row:
         return "–"
     lo, hi = row.get(f"{key}_iv", (math.nan, math.nan))
-    return _iv(row[key], (lo, hi), fmt)
+    return with_interval(row[key], (lo, hi), fmt)
 
 
 def validation_table(rows: list[dict], budgets, q: float) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from t2.flows import ledger
 from t2.flows.config import StudyConfig, load_study
+from t2.flows.posttrain import posttrained_so_far
 from t2.flows.records import RoundRecord
 from t2.flows.steps import StudyPaths
 from t2.infra.config import ConfigError
@@ -43,6 +44,7 @@ class StudyStatus:
     runs: list[RunRow]
     forecast: RoundRecord | None     # the newest fitted round
     validation_flops: float | None = None  # the validation stage's training, once it is done
+    posttrain: dict | None = None  # mode -> (checkpoints post-trained, their FLOPs), if any
 
 
 def study_config(root: str | Path) -> StudyConfig:
@@ -98,7 +100,9 @@ def study_status(root: str | Path) -> StudyStatus:
                        flops=ledger.flops_spent(study), runs=run_rows(study, paths),
                        forecast=newest_forecast(paths),
                        validation_flops=read_json(paths.validation).get("flops")
-                       if paths.validation.exists() else None)
+                       if paths.validation.exists() else None,
+                       posttrain={m: (len(v), sum(p.flops for p in v))
+                                  for m, v in posttrained_so_far(paths).items()} or None)
 
 
 def ui_command(root: str | Path, port: int) -> tuple[list[str], dict[str, str]]:

@@ -17,6 +17,7 @@ A study root::
     cache/           the tokenized corpus every run shares
     rounds/round-NNNN.json   report/   mlflow/
     validate/…  validate-eval/…  validation-plan.json  validation.json   (the validation stage)
+    posttrain/…  posttrain-eval/…  posttrain/fit-{mode}.json  posttrain.json (post-training)
 """
 
 from __future__ import annotations
@@ -94,8 +95,13 @@ class StudyPaths:
     rounds = _at("rounds")
     validation_plan = _at("validation-plan.json")  # saved before the validation stage trains
     validation = _at("validation.json")   # what the validation stage trained and measured
+    posttrain = _at("posttrain.json")     # what the post-training stage trained and fitted
     report = _at("report")
     mlflow = _at("mlflow")
+
+    def posttrain_fit(self, mode: str) -> Path:
+        """The laws fitted on the checkpoints post-trained in ``mode`` (a RoundRecord)."""
+        return self.root / "posttrain" / f"fit-{mode}.json"
 
     def round(self, num_runs: int) -> Path:
         return self.rounds / f"round-{num_runs:04d}.json"

@@ -23,6 +23,13 @@ class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
+def distinct(cls, v: list) -> list:
+    """A list-field validator (``field_validator(NAME)(classmethod(distinct))``): no repeats."""
+    if len(set(v)) != len(v):
+        raise ValueError("each value at most once")
+    return v
+
+
 class ConfigError(ValueError):
     """Bad user input in a config file or option; ``str()`` is one line that names the field."""
 

@@ -168,6 +168,14 @@ class DataSpec(Spec):
         return mix
 
 
+def decay_fits_after_warmup(cls, v, info):
+    """A ``decay_frac`` validator: warmup and decay together fit in the run."""
+    warmup = info.data.get("warmup_frac")
+    if warmup is not None and warmup + v > 1:
+        raise ValueError(f"warmup_frac ({warmup:g}) + decay_frac ({v:g}) must be <= 1")
+    return v
+
+
 class OptimSpec(Spec):
     """Optimisation and the warmup-stable-decay schedule; None means derived from (N, D).
 
@@ -214,13 +222,7 @@ class OptimSpec(Spec):
                              "a run must train at least one batch")
         return v
 
-    @field_validator("decay_frac")
-    @classmethod
-    def _fits_after_warmup(cls, v, info):
-        warmup = info.data.get("warmup_frac")
-        if warmup is not None and warmup + v > 1:
-            raise ValueError(f"warmup_frac ({warmup:g}) + decay_frac ({v:g}) must be <= 1")
-        return v
+    _fits_after_warmup = field_validator("decay_frac")(classmethod(decay_fits_after_warmup))
 
     @property
     def run_fields_set(self) -> list[str]:

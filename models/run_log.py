@@ -1,9 +1,13 @@
-"""A training run's own files: metrics and resume logs, the crash hook of the resume tests.
+"""A training run's own files: config snapshot, MLflow run id, metrics and resume logs, the crash
+hook of the resume tests.
 
+    snapshot(out, dump_config(cfg), "run")                     # config.yaml; refuses another run
+    run_id = tracking_run(cfg.tracking, out, cfg.name, params) # MLflow run, created once
     append_metrics(out, {"progress": 10, "loss": 3.2, ...})    # one JSON line per logged step
     truncate_metrics(out, progress=10)                         # on resume: replayed steps once
 
-Used by the per-rank loop (``t2.models.train_loop``); nothing here imports torch.
+Used by pretraining (``t2.models.train``, ``t2.models.train_loop``) and post-training
+(``t2.models.posttrain``, ``t2.models.posttrain_loop``) alike; nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import time
 from collections import deque
 from pathlib import Path
 
-from t2.infra.storage import atomic_write, mark_done
+from t2.infra.config import ConfigError
+from t2.infra.storage import atomic_write, mark_done, read_json, write_json
 
 EXIT_HOOK = "T2_EXIT_AFTER_PROGRESS"  # tests: os._exit() once this many steps are done
 NUM_VAL_BATCHES = 8
@@ -63,9 +68,40 @@ def truncate_metrics(out: Path, progress: int, keep_D=()) -> None:
             row = json.loads(line)
         except ValueError:
             continue
-        if row["progress"] <= progress or row["D"] in keep_D:
+        if row["progress"] <= progress or row.get("D") in keep_D:
             kept.append(line + "\n")
     atomic_write(path, "".join(kept))
+
+
+def snapshot(out: Path, text: str, what: str, same=None) -> None:
+    """Write ``config.yaml`` once; a rerun with other settings in the same directory is refused
+    (``same(path)``: whether an older snapshot with other text still describes this run)."""
+    path = out / "config.yaml"
+    if path.exists():
+        if path.read_text() != text and not (same is not None and same(path)):
+            raise ConfigError(f"{out}: holds a different {what} (config.yaml differs); "
+                              "use another --out or delete it")
+        return
+    atomic_write(path, text)
+
+
+def tracking_run(tracking, out: Path, run_name: str, params, parent_run_id: str | None,
+                 **state) -> str | None:
+    """Create the run's MLflow run once (in the driver, no races) or reattach to the one saved
+    in ``tracking.json``; ``params()`` is logged on creation, ``state`` saved beside the id."""
+    if not tracking.enabled:
+        return None
+    from t2.infra.tracking import open_tracker
+
+    state_path = out / "tracking.json"
+    saved = read_json(state_path) if state_path.exists() else {}
+    tracker = open_tracker(uri=tracking.uri, experiment=tracking.experiment, run_dir=out,
+                           run_name=run_name, run_id=saved.get("run_id"),
+                           parent_run_id=parent_run_id)
+    if not saved:
+        tracker.log_params(params())
+        write_json(state_path, {"run_id": tracker.run_id, **state})
+    return tracker.run_id
 
 
 def finish_run(out: Path, summaries: list[dict]) -> None:

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from t2.infra.config import ConfigError, dump_config
+from t2.infra.config import dump_config
 from t2.infra.ray_cluster import wants_ray
-from t2.infra.storage import atomic_write, is_done, read_json, write_json
+from t2.infra.storage import is_done
 from t2.models.config import RunConfig
+from t2.models.run_log import snapshot, tracking_run
 from t2.models.train_export import result_dir
 
 
@@ -101,31 +102,15 @@ def _same_run(path: Path, cfg: RunConfig) -> bool:
 
 
 def _snapshot(cfg: RunConfig, out: Path) -> None:
-    text = dump_config(cfg)
-    path = out / "config.yaml"
-    if path.exists():
-        if path.read_text() != text and not _same_run(path, cfg):
-            raise ConfigError(f"{out}: holds a different run (config.yaml differs); "
-                              "use another --out or delete it")
-        return
-    atomic_write(path, text)
+    snapshot(out, dump_config(cfg), "run", same=lambda path: _same_run(path, cfg))
 
 
 def _tracking_run(cfg: RunConfig, out: Path, parent_run_id: str | None) -> str | None:
     """Create the MLflow run once (in the driver, no races) or reattach to the saved one."""
-    if not cfg.tracking.enabled:
-        return None
-    from t2.infra.tracking import flatten, open_tracker
+    from t2.infra.tracking import flatten
 
-    state_path = out / "tracking.json"
-    saved = read_json(state_path) if state_path.exists() else {}
-    tracker = open_tracker(uri=cfg.tracking.uri, experiment=cfg.tracking.experiment,
-                           run_dir=out, run_name=cfg.name, run_id=saved.get("run_id"),
-                           parent_run_id=parent_run_id)
-    if not saved:
-        tracker.log_params(flatten(cfg.model_dump(mode="json")))
-        write_json(state_path, {"run_id": tracker.run_id, "children": {}})
-    return tracker.run_id
+    return tracking_run(cfg.tracking, out, cfg.name, lambda: flatten(cfg.model_dump(mode="json")),
+                        parent_run_id, children={})
 
 
 def train_worker(config: dict) -> None:

@@ -34,24 +34,28 @@ def train_flops(counts: dict, flops_per_token: dict, tokens: float) -> dict:
             "exact": flops_per_token["train_exact"] * tokens}
 
 
-def export_result(dest: Path, state_dict: dict, model_config, tokenizer, summary: dict) -> Path:
-    """Write hf/ (safetensors + config + tokenizer) and train.json, then the marker."""
+def write_hf(hf: Path, state_dict: dict, model_config, tokenizer) -> Path:
+    """safetensors + config + tokenizer of a full state dict (rank 0), loadable offline."""
     import torch
-    from transformers import LlamaForCausalLM
+    from transformers import AutoModelForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # a bar per export drowns the run's own log
-
-    if dest.exists():
-        shutil.rmtree(dest)  # a partial result of an interrupted export
-    hf = dest / "hf"
     with torch.device("meta"):
-        model = LlamaForCausalLM(model_config)
+        model = AutoModelForCausalLM.from_config(model_config)
     model.load_state_dict({k: v.float() for k, v in state_dict.items()}, strict=True, assign=True)
-    if model_config.tie_word_embeddings:
+    if getattr(model_config, "tie_word_embeddings", False):
         model.tie_weights()
     model.save_pretrained(hf, safe_serialization=True)
     tokenizer.save_pretrained(hf)
+    return hf
+
+
+def export_result(dest: Path, state_dict: dict, model_config, tokenizer, summary: dict) -> Path:
+    """Write hf/ (safetensors + config + tokenizer) and train.json, then the marker."""
+    if dest.exists():
+        shutil.rmtree(dest)  # a partial result of an interrupted export
+    hf = write_hf(dest / "hf", state_dict, model_config, tokenizer)
     write_json(dest / "train.json", {**summary, "hf_dir": str(hf.resolve())})
     mark_done(dest, {"name": summary["name"], "D": summary["D"]})
     return dest

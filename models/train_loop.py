@@ -65,24 +65,41 @@ def train_step(engine, optimizer, lr: float, batches: list) -> float:
     return sum(v.item() for v in losses) / len(batches)
 
 
+def init_rank(dist):
+    """Join the process group (every rank, first); on CPU each local rank gets its share of
+    the cores. Returns the rank's ``t2.infra.dist`` info."""
+    import os
+
+    import torch
+
+    info = init(dist.backend)
+    if not cuda_available():
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", info.world_size))
+        torch.set_num_threads(cpu_threads_per_rank(local, dist.threads_per_worker))
+    return info
+
+
+def make_engine(model, dist, hp, world_size: int):
+    """(engine, optimizer) of a run: the ZeRO stage and precision of ``dist``, the batch
+    split, LR, weight decay and clipping of ``hp`` (pretraining's or post-training's)."""
+    from t2.infra import deepspeed as ds
+
+    ds_cfg = ds.ds_config(zero_stage=dist.zero_stage, precision=dist.precision,
+                          micro_batch=hp.micro_batch, grad_accum=hp.grad_accum,
+                          world_size=world_size, grad_clip=hp.grad_clip)
+    return ds.build_engine(model, ds_cfg, lr=hp.lr, weight_decay=hp.weight_decay)
+
+
 class Loop:
     def __init__(self, cfg: RunConfig, out: Path, *, cache_dir=None, run_id=None,
                  continued=None):
-        import os
-
-        import torch
-
         self.cfg, self.out, self.run_id = cfg, out, run_id
         self.continued = continued  # train.init_from: what t2.models.extend.prepare found
-        self.info = init(cfg.dist.backend)
-        if not cuda_available():
-            local = int(os.environ.get("LOCAL_WORLD_SIZE", self.info.world_size))
-            torch.set_num_threads(cpu_threads_per_rank(local, cfg.dist.threads_per_worker))
+        self.info = init_rank(cfg.dist)
         self._build(cache_dir)
 
     # ---- setup -------------------------------------------------------------------------------
     def _build(self, cache_dir) -> None:
-        from t2.infra import deepspeed as ds
         from t2.infra.tracking import open_tracker
         from t2.models.data import prepare_corpus
         from t2.models.hparams import Hparams, resolve
@@ -115,11 +132,7 @@ class Loop:
                                    f"N={self.counts['total']} and {info.world_size}")
         self.wsd = from_hparams(self.hp)
         model = build_model(self.model_config, cfg.train.seed)
-        ds_cfg = ds.ds_config(zero_stage=cfg.dist.zero_stage, precision=cfg.dist.precision,
-                              micro_batch=self.hp.micro_batch, grad_accum=self.hp.grad_accum,
-                              world_size=info.world_size, grad_clip=self.hp.grad_clip)
-        self.engine, self.optimizer = ds.build_engine(model, ds_cfg, lr=self.hp.lr,
-                                                      weight_decay=self.hp.weight_decay)
+        self.engine, self.optimizer = make_engine(model, cfg.dist, self.hp, info.world_size)
         self.tracker = open_tracker(enabled=self.run_id is not None, uri=cfg.tracking.uri,
                                     experiment=cfg.tracking.experiment, run_dir=self.out,
                                     run_name=cfg.name, run_id=self.run_id, rank=info.rank)

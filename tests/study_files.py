@@ -26,6 +26,23 @@ SIM_STUDY = {
 }
 
 
+# A real tiny study: byte-level ladder rungs of 50k-700k params, seconds per run on a CPU.
+REAL_STUDY = {
+    "name": "realtest",
+    "model": {"params_min": 5.0e4, "params_max": 7.0e5, "ladder": True, "seq_len": 64},
+    "data": {"tokenizer": "byte", "corpus_tokens": 3.0e5},
+    "train": {"batch_tokens": 2048, "lr": 3.0e-3, "checkpoint_every": 5, "log_every": 5},
+    "dist": {"num_workers": 1, "zero_stage": 0, "precision": "fp32"},
+    "budget": {"train_flops": 1.0e12, "compute": [1.0e10, 3.0e10, 9.0e10, 2.7e11],
+               "targets": [{"c_train": 1.0e14, "c_inf": 1.0e7}]},
+    "design": {"tokens_per_param": [0.05, 3], "seed_ratios": [0.05, 0.15, 0.45, 1.35],
+               "seed_budgets": 3, "num_ratios": 6},
+    "eval": {"tasks": ["arithmetic"], "num_samples": 4, "ks": [1, 2, 4], "num_problems": 8,
+             "max_new_tokens": 8},
+    "select": {"runs_per_round": 1, "max_rounds": 1, "num_bootstrap": 8},
+}
+
+
 def study_dict(overrides: dict | None = None, base: dict = SIM_STUDY) -> dict:
     """``base`` with ``{"section.field": value}`` (or ``{"section": value}``) overrides."""
     data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}

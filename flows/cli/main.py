@@ -18,6 +18,7 @@ from t2.infra.config import ConfigError
 COMMAND_MODULES = (
     "t2.flows.cli.train",      # train, validate
     "t2.flows.cli.evaluate",   # evaluate
+    "t2.flows.cli.posttrain",  # posttrain
     "t2.flows.cli.fit",        # fit, forecast
     "t2.flows.cli.study",      # run, plan, simulate, status, ui
     "t2.flows.cli.doctor",     # doctor

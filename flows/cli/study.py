@@ -202,6 +202,10 @@ def _status_run(args) -> int:
                   f"of {budget:.3g} ({st.flops / budget:.1%})")
     if st.validation_flops is not None:
         console.print(f"validation stage: {st.validation_flops:.3g} training FLOPs")
+    if st.posttrain:
+        parts = ", ".join(f"{m}: {n} checkpoints" for m, (n, _) in sorted(st.posttrain.items()))
+        total = sum(f for _, f in st.posttrain.values())
+        console.print(f"post-training stage: {total:.3g} FLOPs ({parts}), beside the budget")
     if st.forecast is None:
         console.print("no forecast yet (too few finished runs)")
     else:

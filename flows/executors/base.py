@@ -7,6 +7,8 @@
         def train(self, req, out_dir, *, base_dir=None, parent_run_id=None) -> list[Checkpoint]: ...
         def evaluate(self, ckpt, out_dir, *, ks=None, num_samples=None,
                      parent_run_id=None) -> Evaluation: ...
+        def posttrain(self, ckpt, mode, out_dir, *, parent_run_id=None) -> Posttrained: ...
+        # (optional: an executor without it skips the post-training stage, saying so)
 
 Two implementations sit side by side: ``real.RealExecutor`` (DeepSpeed training, sampling) and
 ``simulated.SimulatedExecutor`` (draws from a known law). The driver (``t2.flows.driver``) runs
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from t2.flows.plan import RunRequest
-from t2.flows.records import Checkpoint, Evaluation
+from t2.flows.records import Checkpoint, Evaluation, Posttrained
 
 
 class Executor(Protocol):
@@ -47,3 +49,12 @@ class Executor(Protocol):
                  parent_run_id: str | None = None) -> Evaluation:
         """One checkpoint's task losses at ``ks`` (default the study's ``eval.ks``), from
         ``num_samples`` samples per problem (default ``eval.num_samples``), under ``out_dir``."""
+
+
+class PosttrainExecutor(Executor, Protocol):
+    """An executor that can post-train (the real one); others skip the stage."""
+
+    def posttrain(self, ckpt: Checkpoint, mode: str, out_dir: Path, *,
+                  parent_run_id: str | None = None) -> Posttrained:
+        """Fine-tune ``ckpt`` in ``mode`` ("ft" or "sft", ``posttrain`` settings) inside
+        ``out_dir``; the post-trained checkpoint keeps ``ckpt``'s N and D."""

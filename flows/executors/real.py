@@ -18,12 +18,13 @@ n (``sampled``; pass@k_i is floored at 1/(n+1) so a problem never solved has a f
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from t2.flows.config import StudyConfig
 from t2.flows.plan import RunRequest
-from t2.flows.records import Checkpoint, Evaluation, pooled
+from t2.flows.records import Checkpoint, Evaluation, Posttrained, pooled
 from t2.flows.steps import StudyPaths
 from t2.infra.storage import read_json, write_json
 
@@ -137,6 +138,26 @@ class RealExecutor:
                    {"p_source": e.p_source, "loss_k": loss_k, "summary": result.summary})
         return Evaluation(loss_k=loss_k, eval_dir=str(out_dir), tasks=tasks,
                           problems=str(Path(out_dir) / "evaluation" / TABLE_FILE))
+
+    def posttrain(self, ckpt: Checkpoint, mode: str, out_dir: Path, *,
+                  parent_run_id: str | None = None) -> Posttrained:
+        """``t2.models.posttrain`` in the step's trainer directory (resumes there), with its
+        own MLflow child run under the study's parent."""
+        from t2.evaluation.tasks import train_set
+        from t2.flows.posttrain import posttrain_config
+        from t2.models.posttrain import posttrain, read_summary
+
+        pt = posttrain_config(self.cfg, mode, tracking_uri=self.paths.mlflow_uri)
+        examples = train_set(pt.tasks, num=pt.num_train_problems, seed=pt.seed,
+                             allow_hub=pt.allow_hub, eval_num=pt.eval_num_problems,
+                             eval_seed=pt.eval_seed)
+        out = posttrain(pt, ckpt.hf_dir, self.paths.trainer(out_dir), examples,
+                        ray_address=self.ray_address, parent_run_id=parent_run_id)
+        info = read_summary(out)
+        return Posttrained(mode=mode, source=ckpt,
+                           checkpoint=replace(ckpt, result_dir=str(out), hf_dir=info["hf_dir"]),
+                           flops=float(info["flops"]["6N_tokens"]),
+                           seconds=float(info["wall_seconds"]))
 
 
 def run_config(cfg: StudyConfig, req: RunRequest, name: str, *,

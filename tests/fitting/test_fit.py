@@ -104,3 +104,21 @@ def test_a_fit_that_cannot_converge_raises_fit_error_not_garbage(chin_law):
     N, D, _ = design()
     with pytest.raises(FitError, match="did not converge"):
         fit_chinchilla(N, D, chin_law.predict(N, D), grid=SMALL_GRID, max_iter=2)
+
+
+def test_a_batched_refit_with_non_finite_parameters_is_one_failed_replicate(t2_law,
+                                                                           monkeypatch):
+    """A resample whose refit overflows (B = e^1000) is None, as bootstrap_fit counts failed
+    replicates, instead of a FitError that sinks every other replicate (seen on post-trained
+    checkpoints of a tiny study)."""
+    from t2.fitting import fit as fit_module
+
+    N, D, k = design(num_k=6)
+    good = fit_module._t2_theta(t2_law)
+    bad = good.copy()
+    bad[2] = 1000.0
+    monkeypatch.setattr(fit_module, "_refit_lse", lambda *a, **kw: [(bad, {}), (good, {})])
+    W = np.ones((2, N.size))
+    laws = fit_module.refit_t2_loss(t2_law, {"N": N, "D": D, "k": k,
+                                             "L": t2_law.predict(N, D, k)}, W)
+    assert laws[0] is None and laws[1].params == pytest.approx(t2_law.params)

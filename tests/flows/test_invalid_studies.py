@@ -72,6 +72,9 @@ MUTATIONS = [
     ("interval one", ("select", "interval"), 1.0, "select.interval:"),
     ("num_bootstrap two", ("select", "num_bootstrap"), 2, "select.num_bootstrap:"),
     ("select unknown key", ("select", "patience"), 3, "select.patience: unknown field"),
+    ("posttrain mode unknown", ("posttrain", "modes"), ["rl"], "posttrain.modes.0:"),
+    ("posttrain mode twice", ("posttrain", "modes"), ["ft", "ft"], "posttrain.modes:"),
+    ("posttrain epochs zero", ("posttrain", "epochs"), 0, "posttrain.epochs:"),
 ]
 
 
