@@ -35,7 +35,8 @@ REAL_STUDY = {
     "dist": {"num_workers": 1, "zero_stage": 0, "precision": "fp32"},
     "budget": {"train_flops": 1.0e12, "compute": [1.0e10, 3.0e10, 9.0e10, 2.7e11],
                "targets": [{"c_train": 1.0e14, "c_inf": 1.0e7}]},
-    "design": {"tokens_per_param": [0.05, 3], "seed_ratios": [0.05, 0.15, 0.45, 1.35],
+    "design": {"tokens_per_param": [0.05, 3], "seed": "ratios",  # 3 runs (the grid seed: 7)
+               "seed_ratios": [0.05, 0.15, 0.45, 1.35],
                "seed_budgets": 3, "num_ratios": 6},
     "eval": {"tasks": ["arithmetic"], "num_samples": 4, "ks": [1, 2, 4], "num_problems": 8,
              "max_new_tokens": 8},
