@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 # Overrides every simulated study of a family gets: no MLflow, spend the budget (no width stop)
-# so "settles for good" is judged over the whole study.
-BASE_OVERRIDES = ("select.stop_width=0", "tracking.enabled=false")
+# so "settles for good" is judged over the whole study; the ledger in memory (each study lives
+# in a temporary root and never resumes: the same trials, no journal fsync per write).
+BASE_OVERRIDES = ("select.stop_width=0", "tracking.enabled=false", "select.storage=memory")
 # The grid never reads the bootstrap ensemble (its runs are fixed) and settling reads only the
 # point forecast, so its studies refit 4 replicates instead of the study's: the same figure,
 # faster (tests/flows/test_family.py holds them equal).
