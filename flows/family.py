@@ -159,6 +159,17 @@ def _num(x: float) -> str:
     return "never" if math.isinf(x) else f"{x:.3g}"
 
 
+def format_replay(results: dict, strategies=("active", "grid")) -> list[str]:
+    """Per strategy the median FLOPs to settle over seeds (and each seed's), then grid/active."""
+    med = {s: float(np.median([r["settle"] for r in results[(0, s)]])) for s in strategies
+           if (0, s) in results}
+    lines = [f"  {s:>6}: median {_num(m)}  (per seed: "
+             f"{', '.join(_num(r['settle']) for r in results[(0, s)])})" for s, m in med.items()]
+    if "grid" in med and "active" in med:
+        lines.append(f"ratio={ratio(med['grid'], med['active']):.2f}")
+    return lines
+
+
 def format_family(summary: dict, laws: list, targets, a: str = "active",
                   b: str = "grid") -> list[str]:
     """The per-law rows and summary lines ``t2 simulate --laws`` and the benchmark print."""
