@@ -18,6 +18,9 @@ fixed set of sizes spanning the same tokens/param range, cheapest level first, o
   fits; ``--misspecified``: laws that are not the fitted form), each the median over ``--seeds``
   studies (default 3); per-law rows, the median of the per-law grid/active ratios, the share of
   laws on which active needs no more FLOPs than the grid, and the worst law.
+  Protocol against tuning to the benchmark: any selector choice is developed on the family of
+  ``--law-seed 1``; the default ``--law-seed 2`` is the held-out family the reported figures
+  come from (the maintainers check on laws held back from the project).
 - ``--replay TABLE``: the runs of a real suite (``t2.flows.executors.replay``); the truth is the
   fit to all of them.
 - ``--true-law FILE`` (default ``examples/true_law.json``): one law, median over ``--seeds``
@@ -37,9 +40,8 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")  # studies run in processes: one BLAS thread each
 
-import numpy as np
 from t2.flows.config import load_study
-from t2.flows.family import format_family, run_family, summarize
+from t2.flows.family import format_family, format_replay, run_family, summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,7 +53,9 @@ def _args(argv):
     mode.add_argument("--laws", type=int, default=None, metavar="M", help="a family of M laws")
     mode.add_argument("--replay", default=None, metavar="TABLE", help="a real suite's table")
     p.add_argument("--replay-loss", default=None, metavar="COLUMN")
-    p.add_argument("--law-seed", type=int, default=0, help="seed of the family's law draws")
+    p.add_argument("--law-seed", type=int, default=2,
+                   help="seed of the family's law draws (default 2, held out: selector choices "
+                   "were developed on law-seed 1)")
     p.add_argument("--misspecified", action="store_true", help="laws not of the fitted form")
     p.add_argument("--study", default=str(ROOT / "examples" / "cluster.yaml"))
     p.add_argument("--seeds", type=int, default=None, help="studies per law (5 for one law, "
@@ -90,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     results = run_family(args.study, laws, strategies=strategies, seeds=seeds,
                          first_seed=args.first_seed, noise=args.noise,
                          noise_mode=args.noise_mode, tol=args.tol, overrides=tuple(args.set),
-                         jobs=args.jobs, replay=args.replay, replay_loss=args.replay_loss)
+                         jobs=args.jobs, replay=args.replay, replay_loss=args.replay_loss,
+                         log=lambda line: print(line, flush=True))
     minutes = (time.perf_counter() - t0) / 60
     what = (f"{len(laws)} laws{' (misspecified)' if args.misspecified else ''}, {seeds} seeds "
             f"each" if args.laws is not None else f"{seeds} seeds")
@@ -103,12 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(format_family(summary, laws, targets)))
         print(f"ratio={summary['median_ratio']:.2f}")
         return 0
-    med = {s: float(np.median([r["settle"] for r in results[(0, s)]])) for s in strategies}
-    for s in strategies:
-        per_seed = ", ".join(f"{r['settle']:.3g}" for r in results[(0, s)])
-        print(f"  {s:>6}: median {med[s]:.3g}  (per seed: {per_seed})")
-    if "grid" in med and "active" in med:
-        print(f"ratio={med['grid'] / med['active']:.2f}")
+    print("\n".join(format_replay(results, strategies)))
     return 0
 
 

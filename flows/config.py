@@ -181,7 +181,8 @@ class SelectSpec(Spec):
     noise_per: Literal["run", "checkpoint"] = Field(
         "run", description="run: a trunk's checkpoints share its seed noise; checkpoint: "
         "independent (as separately seeded runs)")
-    storage: str | None = Field(None, description="Optuna RDB URL; None: journal in the root")
+    storage: str | None = Field(None, description="Optuna RDB URL; None: journal in the root; "
+                                "'memory': in the process only (simulated families: no resume)")
     seed: int = Field(0, ge=0, description="seed of selection and bootstrap")
 
 

@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 # Overrides every simulated study of a family gets: no MLflow, spend the budget (no width stop)
-# so "settles for good" is judged over the whole study.
-BASE_OVERRIDES = ("select.stop_width=0", "tracking.enabled=false")
+# so "settles for good" is judged over the whole study; the ledger in memory (each study lives
+# in a temporary root and never resumes: the same trials, no journal fsync per write).
+BASE_OVERRIDES = ("select.stop_width=0", "tracking.enabled=false", "select.storage=memory")
 # The grid never reads the bootstrap ensemble (its runs are fixed) and settling reads only the
 # point forecast, so its studies refit 4 replicates instead of the study's: the same figure,
 # faster (tests/flows/test_family.py holds them equal).
@@ -156,6 +157,17 @@ def summarize(results: dict, num_laws: int, a: str = "active", b: str = "grid") 
 
 def _num(x: float) -> str:
     return "never" if math.isinf(x) else f"{x:.3g}"
+
+
+def format_replay(results: dict, strategies=("active", "grid")) -> list[str]:
+    """Per strategy the median FLOPs to settle over seeds (and each seed's), then grid/active."""
+    med = {s: float(np.median([r["settle"] for r in results[(0, s)]])) for s in strategies
+           if (0, s) in results}
+    lines = [f"  {s:>6}: median {_num(m)}  (per seed: "
+             f"{', '.join(_num(r['settle']) for r in results[(0, s)])})" for s, m in med.items()]
+    if "grid" in med and "active" in med:
+        lines.append(f"ratio={ratio(med['grid'], med['active']):.2f}")
+    return lines
 
 
 def format_family(summary: dict, laws: list, targets, a: str = "active",

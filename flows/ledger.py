@@ -30,6 +30,8 @@ _REQUEST_KEYS = ("N", "Ds", "base_D", "extends", "flops", "role", "round")
 
 
 def open_storage(cfg: StudyConfig, root: str | Path):
+    if cfg.select.storage == "memory":  # a simulated study in a temporary root: nothing resumes
+        return optuna.storages.InMemoryStorage()
     if cfg.select.storage:
         return optuna.storages.RDBStorage(
             cfg.select.storage, engine_kwargs={"connect_args": {"timeout": 30}}

@@ -82,11 +82,13 @@ def _simulate_args(p):
                    "default: the study's select.noise_per")
     p.add_argument("--strategy", choices=["active", "grid", "random"], default=None)
     p.add_argument("--no-report", action="store_true", help="skip the report and plots")
-    fam = p.add_argument_group("family mode (--laws)")
-    fam.add_argument("--law-seed", type=int, default=0, help="seed of the law draws")
+    fam = p.add_argument_group("family (--laws) and replay (--replay) modes")
+    fam.add_argument("--law-seed", type=int, default=2, help="seed of the law draws (default 2,"
+                     " the benchmark's held-out family)")
     fam.add_argument("--misspecified", action="store_true",
                      help="laws that are not the fitted form (bend, interaction, k drift)")
-    fam.add_argument("--seeds", type=int, default=3, help="simulated studies per law")
+    fam.add_argument("--seeds", type=int, default=3, help="simulated studies per law (or per "
+                     "strategy of a replay)")
     fam.add_argument("--jobs", type=int, default=1, help="studies run at once (processes)")
     fam.add_argument("--tol", type=float, default=0.10, help="settled: N* within this")
     p.add_argument("--replay-loss", default=None, metavar="COLUMN",
@@ -138,22 +140,35 @@ def _simulate_family(args) -> int:
 
 
 def _simulate_replay(args) -> int:
-    """The study on a real suite: FLOPs until the forecast N* settles at the table's own."""
+    """The study on a real suite: FLOPs until the forecast N* settles at the table's own; with
+    ``--strategy`` one study in the root (and its report), else active and grid, ``--seeds``
+    studies each (the bootstrap's seed is all that differs: the table has no noise to draw)."""
     import math
 
     from t2.flows.driver import run_study
     from t2.flows.executors.replay import ReplayExecutor, load_table, replay_config, table_truth
-    from t2.flows.family import flops_to_settle
+    from t2.flows.family import flops_to_settle, format_replay, run_family
+    from t2.infra.config import ConfigError
 
     cfg, root = _load(args, "-replay")
     table = load_table(args.replay, args.replay_loss)
+    head = f"replay of {table.path} ({len(table.N)} runs, {table.total_flops:.3g} FLOPs)"
+    if args.strategy is None:
+        if args.seeds < 1 or args.jobs < 1:
+            raise ConfigError("--seeds, --jobs: each must be >= 1")
+        print(f"{head}: training FLOPs until forecast N* stays within {args.tol:.0%} of the "
+              "table's own")
+        results = run_family(args.study, [None], seeds=args.seeds, tol=args.tol,
+                             overrides=tuple(args.set), jobs=args.jobs,
+                             replay=args.replay, replay_loss=args.replay_loss)
+        print("\n".join(format_replay(results)))
+        return 0
     cfg = replay_config(cfg, table)
     truth = table_truth(table, [(t.c_train, t.c_inf) for t in cfg.budget.targets])
     with study_lock(root):
         result = run_study(cfg, root, ReplayExecutor(table), strategy=args.strategy, truth=truth)
-    settle = flops_to_settle(result.rounds, 0.10)
-    print(f"replay of {table.path} ({len(table.N)} runs, {table.total_flops:.3g} FLOPs): "
-          f"forecast N* within 10% of the table's own for good after "
+    settle = flops_to_settle(result.rounds, args.tol)
+    print(f"{head}: forecast N* within {args.tol:.0%} of the table's own for good after "
           f"{'never' if math.isinf(settle) else f'{settle:.3g}'} training FLOPs")
     return 0
 

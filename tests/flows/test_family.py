@@ -6,7 +6,15 @@ from types import SimpleNamespace
 import pytest
 from t2.flows.cli.main import main
 from t2.flows.executors.prior import draw_laws
-from t2.flows.family import Task, flops_to_settle, ratio, run_family, simulate, summarize
+from t2.flows.family import (
+    Task,
+    flops_to_settle,
+    format_replay,
+    ratio,
+    run_family,
+    simulate,
+    summarize,
+)
 
 
 def _rounds(*pairs):
@@ -66,6 +74,26 @@ def test_simulate_laws_prints_per_law_rows_and_the_family_summary(sim_study, cap
     out = capsys.readouterr().out
     assert "median per-law grid/active FLOPs ratio" in out and "worst law" in out
     assert "laws on which active needs no more FLOPs than grid" in out
+
+
+def test_a_family_study_keeps_its_ledger_in_memory(sim_study, tmp_path):
+    import optuna
+    from t2.flows import ledger
+    from t2.flows.config import load_study
+    from t2.flows.family import BASE_OVERRIDES
+
+    cfg = load_study(sim_study(), list(BASE_OVERRIDES))
+    root = tmp_path / "root"
+    assert isinstance(ledger.open_storage(cfg, root), optuna.storages.InMemoryStorage)
+    assert not root.exists()  # no journal written
+
+
+def test_the_replay_summary_gives_each_strategys_median_and_the_ratio():
+    results = {(0, "active"): [{"settle": 1e18}, {"settle": 3e18}, {"settle": math.inf}],
+               (0, "grid"): [{"settle": 6e18}, {"settle": 6e18}, {"settle": 8e18}]}
+    lines = format_replay(results)
+    assert lines[0].split()[:3] == ["active:", "median", "3e+18"] and "never" in lines[0]
+    assert lines[-1] == "ratio=2.00"
 
 
 def test_simulate_laws_rejects_a_bad_count_with_one_line(sim_study, capsys):

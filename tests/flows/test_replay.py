@@ -109,3 +109,14 @@ def test_simulate_replay_with_a_bad_table_exits_2_with_one_line(sim_study, tmp_p
                  "--root", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "bad.csv: line 2: loss" in err
+
+
+@pytest.mark.slow
+def test_simulate_replay_compares_active_and_grid_on_the_table(sim_study, tmp_path, capsys):
+    table = _write_table(tmp_path / "t.csv")
+    assert main(["simulate", str(sim_study(**{"select.max_rounds": 3})), "--replay", str(table),
+                 "--seeds", "1"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert "replay of" in out[0] and "16 runs" in out[0]
+    assert out[-3].split()[0] == "active:" and out[-2].split()[0] == "grid:"
+    assert out[-1].startswith("ratio=")
