@@ -25,6 +25,7 @@ from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDY, TRUE_LAW = ROOT / "examples" / "cluster.yaml", ROOT / "examples" / "true_law.json"
+FIT_RATIOS = (10, 40, 160, 640)  # tokens/param of the fit section's synthetic runs
 DATA_ROOT = ROOT / "build" / "gpu" / "data"  # the carried request file (benchmarks/gpu_bundle.sh)
 PEAK = 790e12  # H200 dense bf16 FLOP/s, as measured on this workplace's machines
 BUDGET = {"env": 40, "train_125M": 90, "train_350M": 120, "train_smoke": 240, "sampling": 110,
@@ -349,7 +350,7 @@ def sec_fit(ctx) -> dict:
     from t2.models.ladder import params_for_depth
     st, truth = yaml.safe_load(STUDY.read_text()), json.loads(TRUE_LAW.read_text())
     grid = [(params_for_depth(L, st["data"]["vocab_size"]), r, k) for L in (2, 4, 6, 9, 13,
-            18, 24) for r in st["design"]["seed_ratios"] for k in st["eval"]["ks"]]
+            18, 24) for r in FIT_RATIOS for k in st["eval"]["ks"]]
     N, ratio, k = (np.array(c, float) for c in zip(*grid))
     noise = np.exp(0.01 * np.random.default_rng(SEED).standard_normal(len(N)))  # 1% per point
     data = {"N": N, "D": N * ratio, "k": k, "L": T2LossLaw(**truth).predict(N, N * ratio, k)}

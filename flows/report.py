@@ -251,7 +251,11 @@ def _write_unfitted(out: Path, cfg, paths: StudyPaths, study, obs, err, quiet: b
     text = (f"# T² study `{cfg.name}`\n\n{len(ledger.completed(study))} runs, {len(obs)} "
             f"checkpoints, {ledger.flops_spent(study):.3g} training FLOPs.\n\n"
             f"No forecast: the laws could not be fitted ({err}).\n")
-    write_json(out / "report.json", {"error": str(err), "num_checkpoints": len(obs)})
+    posttrained = posttrain_section(cfg, paths, [], None, cfg.select.interval)
+    if posttrained is not None:  # what was measured still stands
+        text += "\n" + "\n".join(posttrain_lines(cfg, posttrained, cfg.select.interval))
+    write_json(out / "report.json", {"error": str(err), "num_checkpoints": len(obs),
+                                     "posttrain": posttrained})
     atomic_write(out / "report.md", text)
     mark_done(out, {"error": str(err)})
     if not quiet:

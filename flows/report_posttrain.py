@@ -69,7 +69,8 @@ def compare_rows(pre_laws, post_laws, chin_law, target, t: int, q: float) -> lis
 
 def posttrain_section(cfg: StudyConfig, paths: StudyPaths, pre_laws: list[LawFit], chin_law,
                       q: float) -> dict | None:
-    """The stage's numbers for the report (``report.json``); None when it did not run."""
+    """The stage's numbers for the report (``report.json``); None when it did not run. With
+    no ``pre_laws`` (the pretrained laws could not be fitted) only the measured pass@1."""
     if not paths.posttrain.exists():
         return None
     done = read_json(paths.posttrain)
@@ -81,7 +82,10 @@ def posttrain_section(cfg: StudyConfig, paths: StudyPaths, pre_laws: list[LawFit
         entry = {"num_checkpoints": len(m["checkpoints"]), "flops": m["flops"],
                  "train_seconds": m["train_seconds"],
                  "measured_pass1": measured_pass1(m["checkpoints"]), "targets": []}
-        if rec.fitted and rec.kind == "t2":
+        if not pre_laws:
+            entry["reason"] = ("the pretrained laws could not be fitted, so there is no "
+                               "forecast to compare")
+        elif rec.fitted and rec.kind == "t2":
             boot = boot_of(rec)
             post = [*law_fits_of(rec, targets),
                     LawFit(POOLED, 1, boot, forecast(boot.law, boot.laws, targets))]
