@@ -54,7 +54,8 @@ def final_fit(cfg: StudyConfig, obs, rounds: list[RoundRecord]):
                     seed=cfg.select.seed + len({o.run for o in obs}),
                     approach2=cfg.eval.approach2)
     if fit is None:
-        raise FitError(f"{len(obs)} checkpoints of {len({o.N for o in obs})} sizes are too few")
+        raise FitError(f"no law converged on {len(obs)} checkpoints of "
+                       f"{len({o.N for o in obs})} sizes: too few, or too degenerate to fit")
     return fit.kind, fit.boot, list(fit.laws)
 
 
