@@ -25,7 +25,7 @@ from t2.fitting.fit import fit_chinchilla
 from t2.flows import ledger
 from t2.flows.checks import check_study
 from t2.flows.config import StudyConfig
-from t2.flows.executors.base import Executor
+from t2.flows.executors.base import Executor, PosttrainExecutor
 from t2.flows.plan import RunRequest
 from t2.flows.posttrain import fit_posttrained, posttrain_checkpoints
 from t2.flows.posttrain import step_config as posttrain_step_config
@@ -322,7 +322,7 @@ class Driver:
     def posttrain(self) -> None:
         """Post-train the chosen checkpoints in every mode, evaluate each as the pretrained
         ones, fit the laws on them per mode (t2.flows.posttrain); write ``posttrain.json``."""
-        if not hasattr(self.executor, "posttrain"):
+        if not isinstance(self.executor, PosttrainExecutor):
             why = f"the {self.executor.kind} executor has no post-trained models to draw"
             self.log(f"posttrain: skipped: {why}")
             write_json(self.paths.posttrain, {"skipped": why, "modes": {}, "flops": 0.0})

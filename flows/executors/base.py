@@ -22,7 +22,7 @@ trunk state before a run's last decay, so lower D at that size are new runs; see
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from t2.flows.plan import RunRequest
 from t2.flows.records import Checkpoint, Evaluation, Posttrained
@@ -51,6 +51,7 @@ class Executor(Protocol):
         ``num_samples`` samples per problem (default ``eval.num_samples``), under ``out_dir``."""
 
 
+@runtime_checkable
 class PosttrainExecutor(Executor, Protocol):
     """An executor that can post-train (the real one); others skip the stage."""
 
