@@ -255,6 +255,15 @@ def _checkpoints(N, D, groups=None):
     return uniq[:, 0], uniq[:, 1], ck.ravel()
 
 
+def _best_of(starts, Lc, d: _Data):
+    """Minimize from every start: (result, objectives, best start, converged, its |grad|)."""
+    pol = _minimize(np.array(starts), Lc, d)
+    f = np.where(np.isfinite(pol.f) & np.isfinite(pol.x).all(axis=1), pol.f, np.inf)
+    best = int(np.argmin(f))
+    ok, gnorm = _grad_ok(pol.grad[best], d.W.sum())
+    return pol, f, best, ok and bool(np.isfinite(f[best])), gnorm
+
+
 def fit_t2_beta(N, D, *, n=None, c=None, p=None, loss_law, init: T2BetaLaw | None = None,
                 eps: float = 1e-6, censor: bool = True, weights=None) -> T2BetaLaw:
     """Fit ``theta1..theta4`` from per-problem counts (``n``, ``c``) or probabilities ``p``.
@@ -287,14 +296,13 @@ def fit_t2_beta(N, D, *, n=None, c=None, p=None, loss_law, init: T2BetaLaw | Non
     starts = [_moment_start(d, Lc[0])]
     if init is not None:
         starts.insert(0, _centre([init.theta1, init.theta2, init.theta3, init.theta4], L0)[0])
-    else:
+    pol, f, best, ok, gnorm = _best_of(starts if init is not None else
+                                       starts + list(_centre(STARTS, L0)), Lc, d)
+    if init is not None and not ok:  # the warm start missed: every start
         starts += list(_centre(STARTS, L0))
-    pol = _minimize(np.array(starts), Lc, d)
-    f = np.where(np.isfinite(pol.f) & np.isfinite(pol.x).all(axis=1), pol.f, np.inf)
-    best = int(np.argmin(f))
+        pol, f, best, ok, gnorm = _best_of(starts, Lc, d)
     if not np.isfinite(f[best]):
         raise FitError("Beta law fit: no start reached a finite likelihood")
-    ok, gnorm = _grad_ok(pol.grad[best], d.W.sum())
     if not ok:
         raise FitError(f"Beta law fit did not converge (max |grad| = {gnorm:.3g})")
     agree = int((f <= f[best] + AGREE_RTOL * max(1.0, abs(f[best]))).sum())
