@@ -68,7 +68,7 @@ def _refit_chunk(law, loss_laws, d, logc_ck, N_ck, D_ck, W_ck, L0, idx, out) -> 
 def bootstrap_t2_beta(arrays: dict, groups=None, *, num_samples: int = 200, seed: int = 0,
                       loss_law=None, law: T2BetaLaw | None = None, eps: float = 1e-6,
                       censor: bool = True, replicate_loss_laws: list | None = None,
-                      max_failed_frac: float = 0.2) -> Bootstrap:
+                      max_failed_frac: float = 0.2, strata=None) -> Bootstrap:
     """Resample runs and refit the loss surface and theta per resample (warm, batched).
 
     ``arrays``: per-problem rows ``N, D`` and ``n, c`` or ``p``; ``groups``: each row's run
@@ -82,6 +82,7 @@ def bootstrap_t2_beta(arrays: dict, groups=None, *, num_samples: int = 200, seed
     bootstrap's replicate b, drawn with the same runs and seed; None: that resample fails).
     Each bootstrap law carries its own loss law. ``FitError`` if more than ``max_failed_frac``
     refits fail (``max_failed_frac=1`` never raises: count ``num_failed`` instead).
+    ``strata`` (one label per row): resample runs within each stratum, as ``resample_counts``.
     """
     N, D, n, c, p = _rows(arrays["N"], arrays["D"], arrays.get("n"), arrays.get("c"),
                           arrays.get("p"), eps)
@@ -97,7 +98,9 @@ def bootstrap_t2_beta(arrays: dict, groups=None, *, num_samples: int = 200, seed
     rows = {"N": N, "D": D, "n": n, "c": c, "p": p}
     if law is None:
         law = fit_t2_beta_rows(**rows, loss_law=loss_law, eps=eps, censor=censor)
-    W_ck = resample_counts(ck_groups, num_samples, seed)
+    W_ck = resample_counts(ck_groups, num_samples, seed,
+                           None if strata is None else _group_of_checkpoints(
+                               np.asarray(strata), ck, len(N_ck)))
     if replicate_loss_laws is not None:
         if len(replicate_loss_laws) != num_samples:
             raise ValueError(f"replicate_loss_laws: expected {num_samples}, got "

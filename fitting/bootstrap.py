@@ -60,19 +60,36 @@ def _accepts_init(fit_fn) -> bool:
         return False
 
 
-def resample_counts(groups, num_samples: int, seed: int = 0) -> np.ndarray:
+def resample_counts(groups, num_samples: int, seed: int = 0, strata=None) -> np.ndarray:
     """(num_samples, n) how often each row appears in each resample of its groups (runs).
 
     Resample b draws ``len(unique(groups))`` groups with replacement from its own seed (the b-th
     of ``SeedSequence(seed)``), so a replicate does not depend on how many others are drawn.
+    ``strata`` (one label per row, constant within a group, e.g. each row's model size):
+    a stratified bootstrap, each stratum's groups drawn from that stratum only, as many as it
+    has, so every resample keeps every stratum (every size of the design).
     """
     groups = np.asarray(groups)
     uniq, where = np.unique(groups, return_inverse=True)
+    where = where.ravel()
+    if strata is None:
+        members = [np.arange(uniq.size)]
+    else:
+        strata = np.asarray(strata)
+        if strata.shape != groups.shape:
+            raise ValueError(f"strata: expected one per row ({groups.size}), got {strata.size}")
+        of_group = np.empty(uniq.size, dtype=strata.dtype)
+        of_group[where] = strata
+        if np.unique(np.stack([where, np.unique(strata, return_inverse=True)[1].ravel()]),
+                     axis=1).shape[1] != uniq.size:
+            raise ValueError("strata: a group's rows must share one stratum")
+        members = [np.flatnonzero(of_group == s) for s in np.unique(of_group)]
     seeds = np.random.SeedSequence(seed).generate_state(num_samples)
     counts = np.empty((num_samples, groups.size))
     for b, s in enumerate(seeds):
-        picks = np.random.default_rng(int(s)).integers(0, uniq.size, size=uniq.size)
-        counts[b] = np.bincount(picks, minlength=uniq.size)[where.ravel()]
+        rng = np.random.default_rng(int(s))
+        picks = np.concatenate([m[rng.integers(0, m.size, size=m.size)] for m in members])
+        counts[b] = np.bincount(picks, minlength=uniq.size)[where]
     return counts
 
 
@@ -116,7 +133,7 @@ def _refit(fit_fn, arrays, W, law, workers):
 
 def bootstrap_fit(fit_fn, arrays: dict, groups, num_samples: int = 200, seed: int = 0,
                   workers: int | None = None, max_failed_frac: float = 0.2,
-                  law=None) -> Bootstrap:
+                  law=None, strata=None) -> Bootstrap:
     """Resample runs ``num_samples`` times and refit with ``fit_fn(**arrays[, init=law])``.
 
     ``law``: the full-data fit when the caller has it (else ``fit_fn(**arrays)``); every refit
@@ -124,6 +141,7 @@ def bootstrap_fit(fit_fn, arrays: dict, groups, num_samples: int = 200, seed: in
     call; others refit one by one, serially when that is quick and in ``workers`` processes
     otherwise (``fit_fn`` must then be picklable: a module-level function or
     ``functools.partial``). Raises ``FitError`` if more than ``max_failed_frac`` refits fail.
+    ``strata``: resample groups within each stratum (``resample_counts``).
     """
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
     groups = np.asarray(groups)
@@ -135,7 +153,8 @@ def bootstrap_fit(fit_fn, arrays: dict, groups, num_samples: int = 200, seed: in
     if np.unique(groups).size < 2:
         raise ValueError("groups: need at least 2 distinct runs to resample")
     law = fit_fn(**arrays) if law is None else law
-    results = _refit(fit_fn, arrays, resample_counts(groups, num_samples, seed), law, workers)
+    results = _refit(fit_fn, arrays, resample_counts(groups, num_samples, seed, strata), law,
+                     workers)
     laws = [lw for lw in results if lw is not None]
     num_failed = len(results) - len(laws)
     if num_failed > max_failed_frac * num_samples:

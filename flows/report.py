@@ -33,7 +33,7 @@ from t2.flows.report_posttrain import posttrain_lines, posttrain_section
 from t2.flows.report_tasks import task_rows, task_table, validation_table
 from t2.flows.rounds import boot_of, fit_arrays, fit_round, law_fits_of
 from t2.flows.steps import StudyPaths
-from t2.flows.task_fits import POOLED, LawFit
+from t2.flows.task_fits import POOLED, LawFit, resampling_units
 from t2.flows.validation import budgets, measured
 from t2.infra.storage import atomic_write, mark_done, read_json, write_json
 
@@ -140,7 +140,11 @@ def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated
              ("Approach 1 fits −log pass@k = E + A/N^α + B/D^β + G/k^γ; Approach 2 a Beta law of "
               "per-problem accuracy driven by that task's loss at k = 1. The Chinchilla model "
               "is sized by the Chinchilla fit of the validation loss; its pass@k is what the "
-              "same task's law predicts for it."), ""]
+              "same task's law predicts for it. Intervals: bootstrap over the study's "
+              f"{state.get('bootstrap_unit', 'runs')} within each model size "
+              f"({cfg.select.num_bootstrap} resamples)"
+              + (", so a trunk's shared seed noise is not in them" if
+                 state.get("bootstrap_unit") == "checkpoints" else "") + "."), ""]
     for t, target in enumerate(cfg.budget.targets):
         if t < len(per_task):
             lines += [*task_table(per_task[t], target, q), ""]
@@ -227,7 +231,8 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
     state = {**paths.read_state(), "num_runs": len(ledger.completed(study)),
              "num_checkpoints": len(obs), "flops": ledger.flops_spent(study),
              "max_epochs": max((o.checkpoint.epochs for o in obs
-                                if o.checkpoint.epochs is not None), default=None)}
+                                if o.checkpoint.epochs is not None), default=None),
+             "bootstrap_unit": resampling_units(obs)[1], "num_bootstrap": len(boot.laws)}
     validated = validation_rows(paths, [*laws, LawFit(POOLED, 1, boot, fc)], q)
     posttrained = posttrain_section(cfg, paths, [*laws, LawFit(POOLED, 1, boot, fc)], chin, q)
     plots = plot_all(out, obs, law, chin, ratios, rounds, cfg, true_law=true_law)

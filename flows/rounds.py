@@ -6,10 +6,11 @@
 
 With task losses at two or more k the forecast law is T² Approach 1 (``fit_t2_loss`` on
 −log pass@k, Roberts et al. 2026, arXiv 2604.01411); otherwise the Chinchilla law of the
-validation loss. The bootstrap resamples training runs (a run's decay checkpoints share its
-noise, so they move together) and refits every resample warm-started from the point fit
-(``t2.fitting.bootstrap``); while most resamples cannot identify the law (too few runs), the
-round has a point forecast and no interval; the forecast is ``t2.fitting.forecast``: the same
+validation loss. The bootstrap resamples training runs within each model size (a run's decay
+checkpoints share its noise, so they move together; checkpoints instead when some size has a
+single run: ``t2.flows.task_fits.resampling_units``) and refits every resample warm-started
+from the point fit (``t2.fitting.bootstrap``); while most resamples fail to converge, the round
+has a point forecast and no interval; the forecast is ``t2.fitting.forecast``: the same
 code the report and ``t2 forecast`` use, so a round's numbers (MLflow, ``t2 status``, the
 selector) are the report's. The round's point law and bootstrap laws are kept in its record,
 and the report reads the last one instead of fitting again. Every task's laws by both
@@ -27,7 +28,14 @@ from t2.fitting.fit import fit_chinchilla, fit_t2_loss
 from t2.fitting.forecast import Forecast, forecast
 from t2.fitting.laws import law_from_dict, loss_params
 from t2.flows.records import Observation, RoundRecord
-from t2.flows.task_fits import COLD_GROWTH, LawFit, best_fit, bootstrap, fit_task_laws
+from t2.flows.task_fits import (
+    COLD_GROWTH,
+    LawFit,
+    best_fit,
+    bootstrap,
+    fit_task_laws,
+    resampling_units,
+)
 
 # Fewest checkpoints before a fit is attempted (the T² law has 7 parameters).
 MIN_CHECKPOINTS = 7
@@ -59,15 +67,18 @@ class RoundFit:
 
 
 def fit_arrays(obs: list[Observation], kind: str) -> tuple[dict, np.ndarray]:
-    """The rows a law of ``kind`` is fitted to, and the run of each row (bootstrap groups).
+    """The rows a law of ``kind`` is fitted to, and each row's bootstrap unit (its run, or its
+    checkpoint when some size has a single run: ``resampling_units``).
 
     "t2": one row per checkpoint and k (N, D, k, L = task loss); "chinchilla": one row per
     checkpoint (N, D, L = validation loss)."""
+    unit = resampling_units(obs)[0]
     if kind == "chinchilla":
         return ({"N": np.array([o.N for o in obs], float), "D": np.array([o.D for o in obs], float),
                  "L": np.array([o.val_loss for o in obs], float)},
-                np.array([o.run for o in obs]))
-    rows = [(o.N, o.D, float(k), L, o.run) for o in obs for k, L in sorted(o.loss_k.items())]
+                np.array([unit[id(o)] for o in obs], int))
+    rows = [(o.N, o.D, float(k), L, unit[id(o)]) for o in obs
+            for k, L in sorted(o.loss_k.items())]
     N, D, k, L, run = (np.array(c, float) for c in zip(*rows)) if rows else [np.array([])] * 5
     return {"N": N, "D": D, "k": k, "L": L}, run.astype(int)
 

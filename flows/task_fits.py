@@ -11,8 +11,12 @@ simulation the Beta on likelihoods recovers a planted law's precision poorly, as
 by the far lower tail of p_i),
 its mean and precision driven by the task's Approach-1 law at k = 1. The pooled Approach 2 uses
 every task's problems and the study's pooled law (the round's primary fit). Both are
-bootstrapped over training runs with the primary's resamples (same seed, same runs drawn), so an
-Approach-2 replicate is driven by the Approach-1 replicate of the same resample. A law that
+bootstrapped with the primary's resamples (same seed, same units drawn), so an Approach-2
+replicate is driven by the Approach-1 replicate of the same resample. The bootstrap is
+stratified by model size (``resampling_units``): every resample keeps every size the design
+trained, and draws training runs within each size, or checkpoints when some size has a single
+run (a design of a few long trunks with decayed branches, where resampling runs would drop whole
+sizes and leave the law unidentified in most resamples). A law that
 cannot be fitted or forecast, or whose resamples mostly fail, carries the reason instead of a
 forecast: the report says so rather than printing a number.
 """
@@ -57,13 +61,28 @@ def _problems(path: str):
     return pd.read_parquet(path, columns=["task", "n", "c", "p"])
 
 
+def resampling_units(obs: list[Observation]) -> tuple[dict[int, int], str]:
+    """Each observation's bootstrap unit (keyed by ``id``) and what the unit is: its training
+    run when every size has two or more runs, else its checkpoint. Rows resample within their
+    size (``strata=N``), so checkpoints of one trunk share its seed noise, which a checkpoint
+    bootstrap then leaves out of the interval: the report says which unit was drawn."""
+    runs_of: dict[float, set] = {}
+    for o in obs:
+        runs_of.setdefault(o.N, set()).add(o.run)
+    if runs_of and min(len(r) for r in runs_of.values()) >= 2:
+        return {id(o): int(o.run) for o in obs}, "runs"
+    return {id(o): i for i, o in enumerate(obs)}, "checkpoints"
+
+
 def task_names(obs: list[Observation]) -> list[str]:
     return sorted({t for o in obs for t in o.evaluation.tasks})
 
 
 def loss_rows(obs: list[Observation], task: str) -> tuple[dict, np.ndarray]:
-    """Approach-1 rows of a task: (N, D, k, L) per checkpoint and k; and each row's run."""
-    rows = [(o.N, o.D, float(k), L, o.run) for o in obs
+    """Approach-1 rows of a task: (N, D, k, L) per checkpoint and k; and each row's bootstrap
+    unit (``resampling_units``)."""
+    unit = resampling_units(obs)[0]
+    rows = [(o.N, o.D, float(k), L, unit[id(o)]) for o in obs
             for k, L in sorted(o.evaluation.tasks.get(task, {}).items())]
     N, D, k, L, run = (np.array(c, float) for c in zip(*rows)) if rows else [np.array([])] * 5
     return {"N": N, "D": D, "k": k, "L": L}, run.astype(int)
@@ -71,13 +90,13 @@ def loss_rows(obs: list[Observation], task: str) -> tuple[dict, np.ndarray]:
 
 def problem_rows(obs: list[Observation], task: str, approach2: str) -> tuple[dict, np.ndarray]:
     """Approach-2 rows of a task (all tasks for "pooled"): N, D and p (likelihood) or n, c."""
-    parts = []
+    parts, unit = [], resampling_units(obs)[0]
     for o in obs:
         if not o.evaluation.problems:
             continue
         t = _problems(o.evaluation.problems)
         t = t if task == POOLED else t[t["task"] == task]
-        parts.append((np.full(len(t), o.N), np.full(len(t), o.D), t, np.full(len(t), o.run)))
+        parts.append((np.full(len(t), o.N), np.full(len(t), o.D), t, np.full(len(t), unit[id(o)])))
     if not parts:
         return {}, np.array([], int)
     N, D = np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
@@ -113,7 +132,7 @@ def bootstrap(fit_fn, arrays, groups, num, seed, law) -> Bootstrap:
     """The bootstrap of a round's law: every resample kept in order (``replicates``), and no
     interval (``laws`` empty) when more than ``MAX_FAILED`` of them fail."""
     boot = bootstrap_fit(fit_fn, arrays, groups, num_samples=num, seed=seed, law=law,
-                         max_failed_frac=1.0)
+                         max_failed_frac=1.0, strata=arrays["N"])
     return boot if boot.num_failed <= MAX_FAILED * num else Bootstrap(
         law=law, laws=[], num_failed=boot.num_failed, replicates=boot.replicates)
 
@@ -159,6 +178,7 @@ def fit_approach2(obs, task, targets, num, seed, loss_boot: Bootstrap | None, lo
         # resample b refits theta driven by the Approach-1 replicate of the same resample
         reps = bootstrap_t2_beta(
             arrays, runs, num_samples=num, seed=seed, law=law, max_failed_frac=1.0,
+            strata=arrays["N"],
             replicate_loss_laws=[None if r is None else drive(r)
                                  for r in loss_boot.replicates]).replicates
     laws = [r for r in reps if r is not None]
@@ -199,7 +219,8 @@ def fit_task_laws(obs: list[Observation], targets, *, primary, num_bootstrap: in
         out += [a1, fit_approach2(obs, task, targets, num_bootstrap, seed, a1.boot,
                                   loss_rows(obs, task)[1], approach2, init(task, 2))]
     if out and primary is not None and primary.kind == "t2":
-        runs = [o.run for o in obs if o.loss_k]
+        unit = resampling_units(obs)[0]
+        runs = [unit[id(o)] for o in obs if o.loss_k]
         out.append(fit_approach2(obs, POOLED, targets, num_bootstrap, seed, primary.boot, runs,
                                  approach2, init(POOLED, 2)))
     return tuple(out)

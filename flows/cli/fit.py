@@ -14,7 +14,8 @@ clipped p censored unless ``--p-clip-mode density``);
 ``--likelihood auto`` picks counts when both count columns exist. Its loss surface L(N, D) is
 fitted to the checkpoints' mean -log p_hat (``t2.fitting.beta.checkpoint_loss``) unless
 ``--loss-law`` names a fit JSON (a T² loss law is taken at k = 1). ``--bootstrap`` resamples runs
-(``--group-col``, default one per checkpoint) and refits the loss surface and theta per resample.
+(``--group-col``, default one per checkpoint) within each model size (``--stratify size``, as a
+study's rounds do; ``none``: across sizes) and refits the loss surface and theta per resample.
 
 The fit JSON holds the law's parameters at top level (full precision), the fit diagnostics and,
 with ``--bootstrap``, the resampled laws, so ``forecast`` can put intervals on N*, D*, k*.
@@ -61,6 +62,9 @@ def _add_fit_args(p: argparse.ArgumentParser) -> None:
                    help="--law beta: fit JSON of the loss surface (default: fitted to the table)")
     p.add_argument("--group-col", default=None,
                    help="run/checkpoint id for the bootstrap (default: one group per (N, D))")
+    p.add_argument("--stratify", choices=("size", "none"), default="size",
+                   help="bootstrap: resample groups within each N (every resample keeps every "
+                        "size, as a study does) or across all")
     p.add_argument("--drop-highest-loss", type=int, default=0,
                    help="drop this many highest-loss rows (Epoch AI drop 5 on Chinchilla's data)")
     p.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples (0 = none)")
@@ -162,7 +166,8 @@ def _fit_beta(args) -> tuple[object, dict]:
                                     checkpoint_loss(**arrays, eps=args.p_clip).items()}
     if args.bootstrap > 0:
         bs = bootstrap_t2_beta(arrays, data.get("group"), num_samples=args.bootstrap,
-                               seed=args.seed, loss_law=loss, eps=args.p_clip, censor=censor)
+                               seed=args.seed, loss_law=loss, eps=args.p_clip, censor=censor,
+                               strata=arrays["N"] if args.stratify == "size" else None)
         extra["bootstrap"] = {
             "num_samples": args.bootstrap, "num_failed": bs.num_failed, "seed": args.seed,
             "intervals_95": bs.intervals(0.95), "samples": [lw.to_dict() for lw in bs.laws]}
@@ -201,7 +206,8 @@ def _fit_loss(args) -> tuple[object, dict]:
             groups = np.unique(np.column_stack([data["N"], data["D"]]), axis=0,
                                return_inverse=True)[1].ravel()
         bs = bootstrap_fit(fit_fn, arrays, groups, num_samples=args.bootstrap,
-                           seed=args.seed, workers=args.workers)
+                           seed=args.seed, workers=args.workers,
+                           strata=arrays["N"] if args.stratify == "size" else None)
         extra["bootstrap"] = {"num_samples": args.bootstrap, "num_failed": bs.num_failed,
                               "seed": args.seed, "intervals_95": bs.intervals(0.95),
                               "samples": [lw.params for lw in bs.laws]}

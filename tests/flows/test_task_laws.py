@@ -16,7 +16,7 @@ from t2.flows.plan import RunRequest
 from t2.flows.records import Observation
 from t2.flows.report_tasks import task_table
 from t2.flows.steps import StudyPaths
-from t2.flows.task_fits import LawFit, fit_task_laws
+from t2.flows.task_fits import LawFit, fit_task_laws, resampling_units
 from t2.infra.storage import read_json
 
 pytestmark = pytest.mark.slow  # simulated studies and per-task bootstraps: tens of seconds
@@ -120,3 +120,28 @@ def test_report_rows_per_task_and_the_validation_stage_resumes_after_kill_9(tmp_
 
 def _num_selection_runs(root) -> int:
     return len(list((root / "train").glob("*/_SUCCESS")))
+
+
+def test_a_design_of_one_trunk_per_size_still_gets_intervals_by_both_approaches(tmp_path):
+    """One long run per size with decayed branches (examples/cpu.yaml's seed): resampling runs
+    would drop whole sizes in most resamples; checkpoints are drawn within each size instead."""
+    ex = SimulatedExecutor(TrueLaw(**TRUE_LAW), [1, 4, 16, 64], noise=0.003, seed=0,
+                           tasks=parse_task_truths({"tasks": TASKS}), num_samples=64)
+    obs = []
+    for i, N in enumerate(np.geomspace(5e6, 2e8, 4)):
+        out = tmp_path / f"run{i}"
+        (out / "eval").mkdir(parents=True)
+        for ckpt in ex.train(RunRequest(N=float(N), Ds=tuple(r * N for r in (10, 40, 160))), out):
+            obs.append(Observation(run=i, checkpoint=ckpt,
+                                   evaluation=ex.evaluate(ckpt, out / "eval")))
+    units, kind = resampling_units(obs)
+    assert kind == "checkpoints" and len(set(units.values())) == len(obs) == 12
+    laws = fit_task_laws(obs, [(2.56e19, 2e9)], primary=None, num_bootstrap=8, seed=0)
+    for f in laws:
+        assert f.forecast is not None and not f.reason, (f.task, f.approach, f.reason)
+        assert len(f.boot.laws) >= 7, (f.task, f.approach, f.boot.num_failed)
+        lo, hi = np.exp(f.forecast.interval(0.8)[0, 0])
+        assert lo < hi  # the resamples differ: an interval, not a point
+    many = [Observation(run=o.run * 10 + j, checkpoint=o.checkpoint, evaluation=o.evaluation)
+            for j, o in enumerate(obs)]  # every checkpoint its own run
+    assert resampling_units(many)[1] == "runs"
