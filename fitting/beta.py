@@ -184,15 +184,18 @@ def _moment_start(d: _Data, L: np.ndarray) -> np.ndarray:
     """theta (centred) from each group's method-of-moments mean and precision, regressed on its
     (centred) loss ``L``, weighted by its problems."""
     W = d.W[0]
-    m = d.m1[0] / W
-    v = np.maximum(d.m2[0] / W - m * m, 1e-12)
+    keep = W > 0                           # a resample may leave a group out
+    W, L = W[keep], L[keep]
+    m = d.m1[0][keep] / W
+    v = np.maximum(d.m2[0][keep] / W - m * m, 1e-12)
     m = np.clip(m, 1e-3, 1 - 1e-3)
     r = v / (m * (1 - m))                  # Beta: 1/(nu+1); beta-binomial: (n+nu)/(n(1+nu))
     if d.n is None:
         nu = 1.0 / np.maximum(r, 1e-6) - 1.0
     else:
-        rn = r * d.n
-        nu = np.where(rn > 1.0, (d.n - rn) / np.maximum(rn - 1.0, 1e-12), 1e3)
+        n = d.n[keep]
+        rn = r * n
+        nu = np.where(rn > 1.0, (n - rn) / np.maximum(rn - 1.0, 1e-12), 1e3)
     nu = np.clip(nu, 0.1, 1e3)
     X = np.column_stack([np.ones_like(L), L]) * np.sqrt(W)[:, None]
     fit = [np.linalg.lstsq(X, y * np.sqrt(W), rcond=None)[0]

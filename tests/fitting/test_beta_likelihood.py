@@ -6,6 +6,7 @@ References are scipy.stats' beta-binomial and Beta densities on every row (no co
 """
 
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -97,6 +98,21 @@ def test_weights_count_like_repeated_rows_and_a_warm_refit_finds_the_same_optimu
         assert law.theta2 == pytest.approx(weighted.theta2, abs=1e-5)
         assert law.theta4 == pytest.approx(weighted.theta4, abs=1e-5)
         assert law.info["neg_loglik"] == pytest.approx(weighted.info["neg_loglik"], rel=1e-10)
+
+
+def test_weights_that_leave_whole_checkpoints_out_fit_like_the_kept_rows_without_warnings():
+    """A checkpoint bootstrap draws some checkpoints zero times: the moment start must use only
+    the drawn ones (it divided 0 by 0 and started from NaN before)."""
+    rows = problem_rows(T2BetaLaw(*TRUTHS[0], LOSS), seed=5, num_problems=80)
+    _, _, ck = _checkpoints(rows["N"], rows["D"])
+    w = np.where(np.isin(ck, [0, 3]), 0.0, 1.0)
+    cols = ("N", "D", "n", "c")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        weighted = fit_t2_beta(**{k: rows[k] for k in cols}, loss_law=LOSS, weights=w)
+    kept = fit_t2_beta(**{k: rows[k][w > 0] for k in cols}, loss_law=LOSS)
+    assert weighted.info["neg_loglik"] == pytest.approx(kept.info["neg_loglik"], rel=1e-10)
+    assert weighted.theta2 == pytest.approx(kept.theta2, abs=1e-5)
 
 
 @pytest.mark.parametrize("theta", TRUTHS)
