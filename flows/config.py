@@ -116,6 +116,11 @@ class EvalSpec(Spec):
         "counts", description="T² Approach 2 data: beta-binomial on the sampled counts c_i of n, "
         "or Beta on the gold answer's likelihood p_i (sensitive to its far lower tail)")
 
+    def step_config(self) -> dict:
+        """What makes an evaluation differ (its step hash): not ``approach2``, which only
+        chooses the data a fit reads, so switching it refits without sampling again."""
+        return self.model_dump(mode="json", exclude_defaults=True, exclude={"approach2"})
+
     @model_validator(mode="after")
     def _ks(self):
         if any(k < 1 or k > self.num_samples for k in self.ks):

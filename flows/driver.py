@@ -35,7 +35,7 @@ from t2.flows.rounds import RoundFit, fit_arrays, fit_round, round_record
 from t2.flows.select import make_sampler, request_attrs, request_from_attrs, search_space
 from t2.flows.steps import Step, StudyPaths, run_step
 from t2.flows.tracking import StudyTracking, send_pending
-from t2.flows.validation import ValidationRun, sized, validation_plan
+from t2.flows.validation import ValidationRun, budgets, sized, validation_plan
 from t2.infra.config import dump_config
 from t2.infra.storage import atomic_write, hash8, read_json, write_json
 
@@ -76,7 +76,7 @@ class Driver:
         return Step("train", f"N{_num(req.N)}", config)
 
     def eval_step(self, ckpt: Checkpoint) -> Step:
-        config = {"eval": self.cfg.eval.model_dump(mode="json", exclude_defaults=True),
+        config = {"eval": self.cfg.eval.step_config(),
                   "exec": self.executor.step_config()}
         return Step("eval", f"N{_num(ckpt.N)}-D{_num(ckpt.D)}", config, deps=(ckpt.result_dir,))
 
@@ -263,10 +263,13 @@ class Driver:
     # -- the validation stage --------------------------------------------------------------
     def validation_plan(self, state: RoundFit | None) -> list[ValidationRun] | str:
         """The runs to validate (saved before the first one trains, so a rerun trains the
-        same ones), or why there are none."""
+        same ones while the validation budgets stay), or why there are none."""
         saved = self.paths.validation_plan
         if saved.exists():
-            return [ValidationRun(**r) for r in read_json(saved)]
+            plan = [ValidationRun(**r) for r in read_json(saved)]
+            if {(v.budget, v.c_train, v.c_inf) for v in plan} == {
+                    (i, *b) for i, b in enumerate(budgets(self.cfg))}:
+                return plan  # else the budgets were changed: plan them again
         if state is None or state.kind != "t2":
             return "no T² law was fitted (too few runs, or no task losses at two k)"
         obs = ledger.observations(self.study)
@@ -296,7 +299,7 @@ class Driver:
             v = sized(self.cfg, v.budget, v.model, ckpt.N, v.c_train, v.c_inf)  # the N trained
             ev_step = Step("validate-eval", f"b{v.budget}-N{_num(ckpt.N)}",
                            {"k": v.k, "n": v.num_samples, "exec": self.executor.step_config(),
-                            "eval": self.cfg.eval.model_dump(mode="json", exclude_defaults=True)},
+                            "eval": self.cfg.eval.step_config()},
                            deps=(ckpt.result_dir,))
             ev = self.evaluate(ckpt, ev_step, ks=[v.k], num_samples=v.num_samples)
             runs.append({**v.to_dict(), "D": ckpt.D, "flops": 6.0 * ckpt.N * ckpt.D,

@@ -144,7 +144,8 @@ class RoundRecord:
     relative width of N*'s interval, ``law`` the point law and ``samples`` its bootstrap laws
     (parameter dicts), ``N_error`` (T,) the forecast's error against a known truth (simulation).
     ``laws`` holds the same per task × approach (``task, approach, law, samples, forecast,
-    interval``, or ``reason`` where a law is not identifiable).
+    interval``, or ``reason`` where a law is not identifiable), Approach 2 fitted to
+    ``approach2`` ("counts" or "likelihood").
     """
 
     num_runs: int
@@ -158,6 +159,7 @@ class RoundRecord:
     width: list | None = None
     N_error: list | None = None
     laws: list[dict] = field(default_factory=list)
+    approach2: str | None = None   # Approach 2's data (eval.approach2); None: before it was kept
 
     @property
     def fitted(self) -> bool:

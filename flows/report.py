@@ -44,11 +44,12 @@ def read_rounds(paths: StudyPaths) -> list[RoundRecord]:
 
 def final_fit(cfg: StudyConfig, obs, rounds: list[RoundRecord]):
     """(kind, Bootstrap, per-task LawFits) of the laws on all observations: the last round's
-    when it saw them all (it always does once a study has run), else fitted now as a round
-    would be."""
+    when it saw them all with the study's Approach-2 data (it does once a study has run, unless
+    ``eval.approach2`` changed since), else fitted now as a round would be."""
     targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
     last = rounds[-1] if rounds else None
-    if last is not None and last.fitted and last.num_checkpoints == len(obs):
+    if (last is not None and last.fitted and last.num_checkpoints == len(obs)
+            and (last.approach2 or "counts") == cfg.eval.approach2):
         return last.kind, boot_of(last), law_fits_of(last, targets)
     fit = fit_round(obs, targets, num_bootstrap=cfg.select.num_bootstrap,
                     seed=cfg.select.seed + len({o.run for o in obs}),

@@ -51,6 +51,7 @@ class RoundFit:
     ks: tuple[int, ...] = ()
     cold_at: int = 0            # number of checkpoints at the last cold (grid-start) fit
     laws: tuple[LawFit, ...] = ()   # every task × approach, and the pooled Approach 2
+    approach2: str = "counts"       # the data Approach 2 was fitted to (eval.approach2)
 
     @property
     def law(self):
@@ -107,7 +108,7 @@ def fit_round(obs: list[Observation], targets, *, num_bootstrap: int = 32, seed:
         return fit
     laws = fit_task_laws(obs, targets, primary=fit, num_bootstrap=num_bootstrap, seed=seed,
                          approach2=approach2, prev=prev.laws if prev else ())
-    return replace(fit, laws=laws)
+    return replace(fit, laws=laws, approach2=approach2)
 
 
 def round_record(fit: RoundFit | None, *, num_runs: int, num_checkpoints: int, flops: float,
@@ -122,7 +123,7 @@ def round_record(fit: RoundFit | None, *, num_runs: int, num_checkpoints: int, f
                        samples=[lw.to_dict() for lw in fit.boot.laws],
                        forecast=np.exp(fc.point).tolist(),
                        interval=np.exp(fc.interval(interval)).tolist(),
-                       width=fc.width(interval).tolist(), N_error=error,
+                       width=fc.width(interval).tolist(), N_error=error, approach2=fit.approach2,
                        laws=[_law_record(f, interval) for f in fit.laws])
 
 

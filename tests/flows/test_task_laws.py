@@ -117,6 +117,24 @@ def test_report_rows_per_task_and_the_validation_stage_resumes_after_kill_9(tmp_
             for p in (StudyPaths(again), paths)]
     assert runs[0] == runs[1]
 
+    # new validation budgets and Approach 2 on likelihoods: validation planned again, the
+    # final laws refitted, nothing sampled again
+    evals = {p: p.stat().st_mtime_ns for p in root.glob("eval/*/_SUCCESS")}
+    pooled_a2 = _pooled_approach2(paths)
+    _study(tmp_path, **{"validation.budgets": [{"c_train": 3e19, "c_inf": 1e10}],
+                        "eval.approach2": "likelihood"})
+    changed = _simulate(study, law, root)
+    assert changed.returncode == 0, changed.stderr
+    assert {(v["c_train"], v["c_inf"]) for v in read_json(paths.validation_plan)} == {
+        (3e19, 1e10)}
+    assert evals and all(p.stat().st_mtime_ns == t for p, t in evals.items())
+    assert _pooled_approach2(paths) != pooled_a2
+
+
+def _pooled_approach2(paths):
+    rows = read_json(paths.report / "report.json")["per_task"][0]  # the first target's
+    return [r for r in rows if r["task"] == "pooled" and r["approach"] == 2]
+
 
 def _num_selection_runs(root) -> int:
     return len(list((root / "train").glob("*/_SUCCESS")))
