@@ -80,11 +80,18 @@ def extrapolation_rows(obs, cfg) -> list[dict]:
     return rows
 
 
+def _pct(x: float, sign: str = "") -> str:
+    """A relative error as a percentage; past 1000% the digits say nothing but "diverged"."""
+    if abs(x) <= 10:
+        return f"{x:{sign}.1%}"
+    return (("+" if x > 0 else "-") if sign or x < 0 else "") + ">1000%"
+
+
 def _cell(p: dict) -> str:
     if "error" in p:
         return f"not possible: {p['error']}"
-    return (f"{p['mean_abs_rel_error']:.1%} (max {p['max_abs_rel_error']:.1%}, signed "
-            f"{p['mean_rel_error']:+.1%}; fit {p['num_train']}, held out {p['num_test']})")
+    return (f"{_pct(p['mean_abs_rel_error'])} (max {_pct(p['max_abs_rel_error'])}, signed "
+            f"{_pct(p['mean_rel_error'], '+')}; fit {p['num_train']}, held out {p['num_test']})")
 
 
 def extrapolation_table(rows: list[dict]) -> list[str]:
