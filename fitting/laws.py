@@ -135,7 +135,7 @@ class T2BetaLaw(_Law):
     def predict(self, N, D, k):
         a, b = self.beta_params(N, D)
         k = np.asarray(k, float)
-        with np.errstate(over="ignore"):   # far outside the data a, b degenerate: pass@k -> 0
+        with np.errstate(over="ignore", invalid="ignore"):  # a, b degenerate far from the data
             return np.clip(-np.expm1(betaln(a, b + k) - betaln(a, b)), 0.0, 1.0)
 
     def to_dict(self) -> dict:
