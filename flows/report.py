@@ -31,7 +31,7 @@ from t2.flows.report_extrapolation import extrapolation_rows, extrapolation_tabl
 from t2.flows.report_plots import plot_all, plot_task
 from t2.flows.report_posttrain import posttrain_lines, posttrain_section
 from t2.flows.report_tasks import task_rows, task_table, validation_table
-from t2.flows.rounds import boot_of, fit_arrays, fit_round, law_fits_of
+from t2.flows.rounds import RoundFit, boot_of, fit_arrays, fit_round, law_fits_of
 from t2.flows.steps import StudyPaths
 from t2.flows.task_fits import POOLED, LawFit, resampling_units
 from t2.flows.validation import budgets, measured
@@ -48,11 +48,17 @@ def final_fit(cfg: StudyConfig, obs, rounds: list[RoundRecord]):
     ``eval.approach2`` changed since), else fitted now as a round would be."""
     targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
     last = rounds[-1] if rounds else None
-    if (last is not None and last.fitted and last.num_checkpoints == len(obs)
-            and (last.approach2 or "counts") == cfg.eval.approach2):
-        return last.kind, boot_of(last), law_fits_of(last, targets)
+    prev = None
+    if last is not None and last.fitted:
+        if (last.num_checkpoints == len(obs)
+                and (last.approach2 or "counts") == cfg.eval.approach2):
+            return last.kind, boot_of(last), law_fits_of(last, targets)
+        # warm from the last round's laws, as the round after it would be (and cold too)
+        boot = boot_of(last)
+        prev = RoundFit(kind=last.kind, boot=boot, forecast=forecast(boot.law, [], targets),
+                        laws=tuple(law_fits_of(last, targets)))
     fit = fit_round(obs, targets, num_bootstrap=cfg.select.num_bootstrap,
-                    seed=cfg.select.seed + len({o.run for o in obs}),
+                    seed=cfg.select.seed + len({o.run for o in obs}), prev=prev,
                     approach2=cfg.eval.approach2)
     if fit is None:
         raise FitError(f"no law converged on {len(obs)} checkpoints of "
