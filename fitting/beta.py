@@ -296,14 +296,14 @@ def fit_t2_beta(N, D, *, n=None, c=None, p=None, loss_law, init: T2BetaLaw | Non
                      censor_eps=eps if censor and p is not None else 0.0)
     L0 = float(np.average(L_ck[d.ck], weights=d.W[0]))
     Lc = (L_ck - L0)[d.ck][None]
-    starts = [_moment_start(d, Lc[0])]
-    if init is not None:
+    starts, grid = [_moment_start(d, Lc[0])], list(_centre(STARTS, L0))
+    if init is None:
+        starts += grid
+    else:
         starts.insert(0, _centre([init.theta1, init.theta2, init.theta3, init.theta4], L0)[0])
-    pol, f, best, ok, gnorm = _best_of(starts if init is not None else
-                                       starts + list(_centre(STARTS, L0)), Lc, d)
+    pol, f, best, ok, gnorm = _best_of(starts, Lc, d)
     if init is not None and not ok:  # the warm start missed: every start
-        starts += list(_centre(STARTS, L0))
-        pol, f, best, ok, gnorm = _best_of(starts, Lc, d)
+        pol, f, best, ok, gnorm = _best_of(starts + grid, Lc, d)
     if not np.isfinite(f[best]):
         raise FitError("Beta law fit: no start reached a finite likelihood")
     if not ok:

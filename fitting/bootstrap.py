@@ -78,10 +78,10 @@ def resample_counts(groups, num_samples: int, seed: int = 0, strata=None) -> np.
         strata = np.asarray(strata)
         if strata.shape != groups.shape:
             raise ValueError(f"strata: expected one per row ({groups.size}), got {strata.size}")
+        strata = strata.ravel()
         of_group = np.empty(uniq.size, dtype=strata.dtype)
         of_group[where] = strata
-        if np.unique(np.stack([where, np.unique(strata, return_inverse=True)[1].ravel()]),
-                     axis=1).shape[1] != uniq.size:
+        if (of_group[where] != strata).any():
             raise ValueError("strata: a group's rows must share one stratum")
         members = [np.flatnonzero(of_group == s) for s in np.unique(of_group)]
     seeds = np.random.SeedSequence(seed).generate_state(num_samples)

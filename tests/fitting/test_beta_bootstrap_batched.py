@@ -98,3 +98,14 @@ def test_two_runs_at_one_checkpoint_are_resampled_apart():
     for a, b in zip(batched.replicates, one_by_one.replicates):
         assert a.theta2 == pytest.approx(b.theta2, abs=1e-5)
     assert len(checkpoint_loss(**arrays, groups=groups)["L"]) == 2 * len(np.unique(rows["run"]))
+
+
+def test_a_stratified_resample_keeps_every_stratum_and_draws_each_from_its_own_groups():
+    groups = np.repeat(np.arange(6), 2)           # 6 runs of 2 rows each
+    strata = np.repeat([1.0, 1.0, 1.0, 2.0, 2.0, 3.0], 2)  # sizes: 3 runs, 2 runs, 1 run
+    counts = resample_counts(groups, 64, seed=0, strata=strata)
+    for s, runs in ((1.0, 3), (2.0, 2), (3.0, 1)):
+        assert (counts[:, strata == s].sum(axis=1) == 2 * runs).all()  # as many as it has
+    assert counts[:, strata == 1.0].std(axis=0).min() > 0   # yet drawn with replacement
+    with pytest.raises(ValueError, match="strata: a group's rows must share one stratum"):
+        resample_counts(groups, 4, strata=np.arange(12.0))
