@@ -68,9 +68,12 @@ class StudyTracking:
         saved = read_json(state) if state.exists() else {}
         tr = self._open(Path(step_dir), name, run_id=saved.get("run_id"),
                         parent_run_id=self.parent_id, tags={"t2.study": self.cfg.name})
-        if not saved and tr.run_id is not None:
+        if tr.run_id is not None and not saved.get("params_logged"):
+            # the run id first (a rerun reattaches, no duplicate); the params once, even when a
+            # kill fell between the two (logging the same values again is a no-op in MLflow)
             write_json(state, {"run_id": tr.run_id})
             tr.log_params(params)
+            write_json(state, {"run_id": tr.run_id, "params_logged": True})
         return tr
 
     def log_round(self, rec: RoundRecord, step: int) -> None:
