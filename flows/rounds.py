@@ -84,16 +84,40 @@ def fit_arrays(obs: list[Observation], kind: str) -> tuple[dict, np.ndarray]:
     return {"N": N, "D": D, "k": k, "L": L}, run.astype(int)
 
 
+def fittable(obs: list[Observation]) -> bool:
+    """Whether a round fits a law to ``obs`` at all (enough checkpoints and sizes)."""
+    return len(obs) >= MIN_CHECKPOINTS and len({o.N for o in obs}) >= 3
+
+
+def _law_kind(obs: list[Observation]):
+    ks = tuple(sorted({k for o in obs for k in o.loss_k}))
+    kind = "t2" if len(ks) >= 2 else "chinchilla"
+    return ks, kind, fit_t2_loss if kind == "t2" else fit_chinchilla
+
+
+def point_forecast(obs: list[Observation], targets, init=None) -> np.ndarray | None:
+    """(T, 3) log N*, D*, k* of the law a round fits to ``obs`` (no bootstrap, no per-task
+    laws), warm from ``init`` as a round starts from the last one's law (cold without it), or
+    None where the round would have no fit: what a design forecasts, for judging it over many
+    noise draws (``t2.flows.family``)."""
+    if not fittable(obs):
+        return None
+    _, kind, fit_fn = _law_kind(obs)
+    try:
+        law = best_fit(fit_fn, fit_arrays(obs, kind)[0], init, init is None)
+    except (FitError, ValueError):
+        return None
+    return forecast(law, [], targets).point
+
+
 def fit_round(obs: list[Observation], targets, *, num_bootstrap: int = 32, seed: int = 0,
               prev: RoundFit | None = None, per_task: bool = True,
               approach2: str = "counts") -> RoundFit | None:
     """Fit the point law and its bootstrap, and (``per_task``) every task's laws by both
     approaches (``t2.flows.task_fits``); None while the data cannot support a fit."""
-    if len(obs) < MIN_CHECKPOINTS or len({o.N for o in obs}) < 3:
+    if not fittable(obs):
         return None
-    ks = tuple(sorted({k for o in obs for k in o.loss_k}))
-    kind = "t2" if len(ks) >= 2 else "chinchilla"
-    fit_fn = fit_t2_loss if kind == "t2" else fit_chinchilla
+    ks, kind, fit_fn = _law_kind(obs)
     arrays, groups = fit_arrays(obs, kind)
     cold = prev is None or prev.kind != kind or len(obs) >= COLD_GROWTH * prev.cold_at
     try:

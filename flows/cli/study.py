@@ -91,6 +91,9 @@ def _simulate_args(p):
                      "strategy of a replay)")
     fam.add_argument("--jobs", type=int, default=1, help="studies run at once (processes)")
     fam.add_argument("--tol", type=float, default=0.10, help="settled: N* within this")
+    fam.add_argument("--replicates", type=int, default=16, metavar="R",
+                     help="family mode: also judge each study's design on R fresh noise draws "
+                     "per spend (0: the study's own draw only)")
     p.add_argument("--replay-loss", default=None, metavar="COLUMN",
                    help="the table's loss column (default: loss, val_loss or *_val)")
 
@@ -124,18 +127,21 @@ def _simulate_run(args) -> int:
 def _simulate_family(args) -> int:
     """Active vs grid over a family of laws from the prior (nothing is written to a root)."""
     from t2.flows.executors.prior import draw_laws
-    from t2.flows.family import format_family, run_family, summarize
+    from t2.flows.family import format_family, run_family
     from t2.infra.config import ConfigError
 
     cfg, _ = _load(args)
     if args.laws < 1 or args.seeds < 1 or args.jobs < 1:
         raise ConfigError("--laws, --seeds, --jobs: each must be >= 1")
+    if args.replicates < 0:
+        raise ConfigError("--replicates: must be >= 0")
     targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
     laws = draw_laws(args.laws, targets, seed=args.law_seed, misspecified=args.misspecified)
     mode = args.noise_mode or cfg.select.noise_per
     results = run_family(args.study, laws, seeds=args.seeds, noise=args.noise, noise_mode=mode,
-                         tol=args.tol, overrides=tuple(args.set), jobs=args.jobs)
-    print("\n".join(format_family(summarize(results, len(laws)), laws, targets)))
+                         tol=args.tol, overrides=tuple(args.set), jobs=args.jobs,
+                         replicates=args.replicates)
+    print("\n".join(format_family(results, laws, targets)))
     return 0
 
 

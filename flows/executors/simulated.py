@@ -30,7 +30,7 @@ import numpy as np
 from t2.flows.executors.task_truth import TaskTruth
 from t2.flows.executors.truth import TrueLaw
 from t2.flows.plan import RunRequest
-from t2.flows.records import Checkpoint, Evaluation, pooled
+from t2.flows.records import Checkpoint, Evaluation, Observation, pooled
 from t2.infra.config import ConfigError
 from t2.infra.storage import atomic_write, hash8, read_json, write_json
 
@@ -139,3 +139,26 @@ class SimulatedExecutor:
         pd.concat(frames, ignore_index=True).to_parquet(buf, index=False)
         atomic_write(path, buf.getvalue())
         return path
+
+    def redraw(self, design, rng: np.random.Generator) -> list[Observation]:
+        """The observations of ``design`` with fresh noise from ``rng``, in memory: the same
+        noise model as ``train`` and ``evaluate`` (a run's seed draw shared by its trunk, or one
+        per checkpoint), for judging a design over many noise draws instead of the one its study
+        saw. ``design``: (trial, trunk, N, D) per checkpoint, trunk the run whose seed it
+        shares. Pooled task losses only (per-task truths are not redrawn)."""
+        seeds: dict = {}
+        out = []
+        for trial, trunk, N, D in design:
+            if self.noise_mode == "checkpoint" or trunk not in seeds:
+                seeds[trunk] = float(rng.standard_normal())
+            eps = self.noise * (seeds[trunk] + float(rng.standard_normal()) / 4)
+            ckpt = Checkpoint(N=N, D=D, val_loss=float(self.law.loss(N, D) * np.exp(eps)),
+                              result_dir="", flops=6.0 * N * D)
+            loss_k = {}
+            if self.law.has_k:
+                L = self.law.task_loss(N, D, np.asarray(self.ks, float)) * np.exp(
+                    eps + self.noise / 4 * rng.standard_normal(len(self.ks)))
+                loss_k = {int(k): float(v) for k, v in zip(self.ks, L)}
+            out.append(Observation(run=trial, checkpoint=ckpt,
+                                   evaluation=Evaluation(loss_k=loss_k, eval_dir="")))
+        return out

@@ -70,9 +70,10 @@ def test_a_family_runs_every_law_seed_and_strategy_in_processes(sim_study):
 @pytest.mark.slow
 def test_simulate_laws_prints_per_law_rows_and_the_family_summary(sim_study, capsys):
     assert main(["simulate", str(sim_study(**{"select.max_rounds": 3})), "--laws", "2",
-                 "--seeds", "1"]) == 0
+                 "--seeds", "1", "--replicates", "2"]) == 0
     out = capsys.readouterr().out
     assert "median per-law grid/active FLOPs ratio" in out and "worst law" in out
+    assert "path (the study's own noise draw):" in out and "design (refitted on fresh" in out
     assert "laws on which active needs no more FLOPs than grid" in out
 
 
@@ -99,3 +100,73 @@ def test_the_replay_summary_gives_each_strategys_median_and_the_ratio():
 def test_simulate_laws_rejects_a_bad_count_with_one_line(sim_study, capsys):
     assert main(["simulate", str(sim_study()), "--laws", "0"]) == 2
     assert "--laws" in capsys.readouterr().err
+
+
+def test_the_spend_ladder_keeps_the_last_spend_and_halves_down_from_it():
+    from t2.flows.family import spend_ladder
+
+    rounds = _rounds((0, None), (1, [0.0]), (1.5, [0.0]), (2, [0.0]), (3, [0.0]), (4, [0.0]),
+                     (8, [0.0]), (8, [0.0]))
+    assert spend_ladder(rounds) == [1, 2, 4, 8]
+    assert spend_ladder(rounds, step=1.4) == [1, 2, 4, 8]
+    assert spend_ladder(rounds, step=1.2) == [1, 1.5, 2, 3, 4, 8]
+
+
+def _law_and_executor(noise, mode="run"):
+    from t2.flows.executors.simulated import SimulatedExecutor
+
+    law = draw_laws(1, [(2.56e19, 2e9)], seed=0)[0]
+    return law, SimulatedExecutor(law, [1, 4, 16], noise=noise, noise_mode=mode)
+
+
+def test_redrawn_checkpoints_of_one_trunk_share_its_seed_draw_as_training_does():
+    import numpy as np
+
+    law, ex = _law_and_executor(0.01)
+    design = [(0, 0, 1e7, 2e8), (1, 0, 1e7, 4e8), (2, 2, 2e7, 4e8)]  # trial 1 extends trial 0
+
+    def residuals(ex):
+        out = []
+        for r in range(400):
+            obs = ex.redraw(design, np.random.default_rng(r))
+            out.append([math.log(o.val_loss / law.loss(o.N, o.D)) for o in obs])
+        return np.array(out)
+
+    res = residuals(ex)
+    corr = np.corrcoef(res.T)
+    assert res.std(axis=0) == pytest.approx([0.01 * math.sqrt(1 + 1 / 16)] * 3, rel=0.15)
+    assert corr[0, 1] == pytest.approx(1 / (1 + 1 / 16), abs=0.05)  # one trunk, one seed
+    assert abs(corr[0, 2]) < 0.15                                    # another run
+    _, per_ckpt = _law_and_executor(0.01, "checkpoint")
+    assert abs(np.corrcoef(residuals(per_ckpt).T)[0, 1]) < 0.15
+    obs = ex.redraw(design, np.random.default_rng(0))
+    assert [o.run for o in obs] == [0, 1, 2] and sorted(obs[0].loss_k) == [1, 4, 16]
+
+
+@pytest.mark.slow
+def test_without_noise_the_design_figure_is_the_path_figure_on_its_ladder(sim_study):
+    """Noise-free refits of a design, warm from the study's law, are the study's own fits: the
+    design figure then reads the same rounds as the path figure (on the doubling ladder)."""
+    from t2.flows.family import spend_ladder
+
+    law = draw_laws(1, [(2.56e19, 2e9)], seed=0)[0]
+    study = str(sim_study(**{"select.max_rounds": 6}))
+    res = simulate(Task(0, "active", 0, study, 0.0, "run", 0.1, (), replicates=2), law,
+                   _tmp(study, "noiseless"))
+    assert "reliable" in res and 0 < res["reliable"] < math.inf
+    # the same figure from the path's own records, restricted to the ladder
+    from t2.flows.config import load_study
+    from t2.flows.driver import Driver, true_optima
+    from t2.flows.executors.simulated import SimulatedExecutor
+    from t2.flows.family import BASE_OVERRIDES
+
+    cfg = load_study(study, [*BASE_OVERRIDES, "select.seed=0", "select.strategy=active"])
+    targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
+    ex = SimulatedExecutor(law, cfg.eval.ks, noise=0.0, seed=0)
+    rounds = Driver(cfg, _tmp(study, "again"), ex, strategy="active",
+                    truth=true_optima(law, targets), log=lambda *a: None).run().rounds
+    ladder = set(spend_ladder(rounds))
+    on_ladder = [r for r in rounds if r.flops in ladder and r.N_error is not None]
+    last = {r.flops: r for r in on_ladder}  # a spend's last round, as the design figure reads
+    assert res["reliable"] == flops_to_settle(sorted(last.values(), key=lambda r: r.flops),
+                                              0.1)
