@@ -246,12 +246,21 @@ def _num(x: float) -> str:
 
 
 def format_replay(results: dict, strategies=("active", "grid")) -> list[str]:
-    """Per strategy the median FLOPs to settle over seeds (and each seed's), then grid/active."""
-    med = {s: float(np.median([r["settle"] for r in results[(0, s)]])) for s in strategies
-           if (0, s) in results}
-    lines = [f"  {s:>6}: median {_num(m)}  (per seed: "
-             f"{', '.join(_num(r['settle']) for r in results[(0, s)])})" for s, m in med.items()]
-    if "grid" in med and "active" in med:
+    """Per strategy the median FLOPs to settle over seeds (and each seed's), for the path and,
+    where the studies ran with replicates, the design; then grid/active of the last."""
+    lines, med = [], {}
+    rows = [r for s in strategies for r in results.get((0, s), [])]
+    keys = ["settle"] + (["reliable"] if rows and all("reliable" in r for r in rows) else [])
+    for key in keys:
+        if len(keys) > 1:
+            lines.append("path (the study's own noise draw):" if key == "settle" else
+                         "design (refitted on fresh noise):")
+        med = {s: float(np.median([r[key] for r in results[(0, s)]])) for s in strategies
+               if (0, s) in results}
+        lines += [f"  {s:>6}: median {_num(m)}  (per seed: "
+                  f"{', '.join(_num(r[key]) for r in results[(0, s)])})"
+                  for s, m in med.items()]
+    if "grid" in med and "active" in med:  # the last figure's ratio
         lines.append(f"ratio={ratio(med['grid'], med['active']):.2f}")
     return lines
 

@@ -4,7 +4,8 @@
     t2 run examples/tiny.yaml [--root DIR] [--ray-address ADDR]
     t2 simulate examples/tiny.yaml --true-law examples/true_law.json [--noise 0.01] \
         [--strategy active|grid|random]
-    t2 simulate examples/cluster.yaml --laws 24 [--misspecified] [--seeds 3] [--jobs 2]
+    t2 simulate examples/cluster.yaml --laws 24 [--misspecified] [--seeds 3] [--replicates 16] \
+        [--jobs 2]
     t2 simulate examples/cluster.yaml --replay ../shared/data/gadre2024_c4_openlm_runs.csv
     t2 status ROOT
     t2 ui [ROOT]

@@ -95,6 +95,12 @@ def test_the_replay_summary_gives_each_strategys_median_and_the_ratio():
     lines = format_replay(results)
     assert lines[0].split()[:3] == ["active:", "median", "3e+18"] and "never" in lines[0]
     assert lines[-1] == "ratio=2.00"
+    for rows, reliable in ((results[(0, "active")], 2e18), (results[(0, "grid")], 1e19)):
+        for r in rows:
+            r["reliable"] = reliable
+    lines = format_replay(results)
+    assert lines[0].startswith("path") and lines[3].startswith("design")
+    assert lines[-1] == "ratio=5.00"  # the design figure's
 
 
 def test_simulate_laws_rejects_a_bad_count_with_one_line(sim_study, capsys):
