@@ -35,6 +35,12 @@ from t2.infra.tracking_outbox import (
 
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 PARENT_TAG = "mlflow.parentRunId"
+STEP_TAG = "t2.step"  # names a nested run uniquely under its parent (created once)
+
+
+def _quoted(value: str) -> str:
+    """A string literal for an MLflow search filter."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class Tracker(Protocol):
@@ -115,7 +121,24 @@ class MlflowTracker:
         exp_id = experiment_id(self.client, self.experiment)
         parent = replay.resolve(parent_run_id)
         all_tags = {**(tags or {}), **({PARENT_TAG: parent} if parent else {})}
+        found = self._created_before(exp_id, all_tags)
+        if found is not None:  # created, then killed before the caller could save its id
+            self.run_id, self._resumed = found, True
+            self.client.update_run(found, status="RUNNING")
+            return
         self.run_id = self.client.create_run(exp_id, run_name=run_name, tags=all_tags).info.run_id
+
+    def _created_before(self, exp_id: str, tags: dict[str, str]) -> str | None:
+        """The run of the same parent carrying the same ``STEP_TAG`` value, if one exists: a
+        nested run of one step is created once, even when a kill fell between its creation and
+        the caller's saving of its id (the id lives only in the store then)."""
+        if STEP_TAG not in tags or PARENT_TAG not in tags:
+            return None
+        runs = self.client.search_runs(
+            [exp_id], filter_string=(f"tags.`{STEP_TAG}` = {_quoted(tags[STEP_TAG])} and "
+                                     f"tags.`{PARENT_TAG}` = {_quoted(tags[PARENT_TAG])}"),
+            max_results=1)
+        return runs[0].info.run_id if runs else None
 
     def _flush(self) -> Replay:
         replay = Replay(self.client, self.experiment)
