@@ -86,7 +86,7 @@ class SimulatedExecutor:
         for D in req.Ds:
             if self.noise_mode == "checkpoint":
                 eps_run = float(self._rng("run", req.N, D).standard_normal())
-            eps = self.noise * (eps_run + self._rng(req.N, D).standard_normal() / 4)
+            eps = self._eps(eps_run, self._rng(req.N, D).standard_normal())
             val = float(self.law.loss(req.N, D) * np.exp(eps))
             rdir = out_dir / f"D{D:.4g}"
             write_json(rdir / "train.json", {"N": req.N, "D": D, "val_loss": val, "eps": eps})
@@ -119,10 +119,16 @@ class SimulatedExecutor:
         write_json(out_dir / "summary.json", ev.to_dict())
         return ev
 
-    def _noisy(self, task_loss, N, D, ks, eps, *key) -> dict[int, float]:
-        """The law's losses at ``ks`` times the checkpoint's noise and per-k sampling noise."""
-        eps_k = self._rng("k", N, D, *key).standard_normal(len(ks))
-        L = task_loss(N, D, np.asarray(ks, float)) * np.exp(eps + self.noise / 4 * eps_k)
+    def _eps(self, eps_run: float, z_ckpt: float) -> float:
+        """A checkpoint's log-loss noise from its run's seed draw and its own standard draw."""
+        return self.noise * (eps_run + z_ckpt / 4)
+
+    def _noisy(self, task_loss, N, D, ks, eps, *key, z_k=None) -> dict[int, float]:
+        """The law's losses at ``ks`` times the checkpoint's noise and per-k sampling noise
+        (``z_k``: its standard draws, else drawn from the checkpoint's key)."""
+        if z_k is None:
+            z_k = self._rng("k", N, D, *key).standard_normal(len(ks))
+        L = task_loss(N, D, np.asarray(ks, float)) * np.exp(eps + self.noise / 4 * z_k)
         return {int(k): float(v) for k, v in zip(ks, L)}
 
     def _problems(self, N: float, D: float, n: int, out_dir: Path) -> Path:
@@ -151,14 +157,13 @@ class SimulatedExecutor:
         for trial, trunk, N, D in design:
             if self.noise_mode == "checkpoint" or trunk not in seeds:
                 seeds[trunk] = float(rng.standard_normal())
-            eps = self.noise * (seeds[trunk] + float(rng.standard_normal()) / 4)
+            eps = self._eps(seeds[trunk], float(rng.standard_normal()))
             ckpt = Checkpoint(N=N, D=D, val_loss=float(self.law.loss(N, D) * np.exp(eps)),
                               result_dir="", flops=6.0 * N * D)
             loss_k = {}
             if self.law.has_k:
-                L = self.law.task_loss(N, D, np.asarray(self.ks, float)) * np.exp(
-                    eps + self.noise / 4 * rng.standard_normal(len(self.ks)))
-                loss_k = {int(k): float(v) for k, v in zip(self.ks, L)}
+                loss_k = self._noisy(self.law.task_loss, N, D, self.ks, eps,
+                                     z_k=rng.standard_normal(len(self.ks)))
             out.append(Observation(run=trial, checkpoint=ckpt,
                                    evaluation=Evaluation(loss_k=loss_k, eval_dir="")))
         return out
