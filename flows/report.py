@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from t2.fitting.bootstrap import Bootstrap, bootstrap_fit
 from t2.fitting.checks import FitError
 from t2.fitting.fit import fit_chinchilla
 from t2.fitting.forecast import Forecast, forecast
@@ -109,12 +110,26 @@ def per_task_rows(cfg: StudyConfig, pooled_a1: LawFit, laws, chin, q: float) -> 
     return [task_rows(ordered, chin, target, t, q) for t, target in enumerate(cfg.budget.targets)]
 
 
+def chinchilla_bootstrap(obs, chin, num: int, seed: int) -> Bootstrap | None:
+    """The Chinchilla fit's bootstrap over the same units as the T² law's (None when it has
+    no interval: too few units, or too many refits fail), for the plots' Chinchilla bands."""
+    arrays, groups = fit_arrays(obs, "chinchilla")
+    try:
+        boot = bootstrap_fit(fit_chinchilla, arrays, groups, num_samples=num, seed=seed,
+                             law=chin, strata=arrays["N"])
+    except (FitError, ValueError):
+        return None
+    return boot if boot.laws else None
+
+
 def task_plots(out: Path, cfg: StudyConfig, obs, laws, chin, q: float) -> list[Path]:
     """One figure per task (and the pooled mean): both approaches beside Chinchilla."""
     by_task: dict[str, dict] = {}
     for f in laws:
         by_task.setdefault(f.task, {})[f.approach] = f
-    return [plot_task(out, task, fits, obs, chin, cfg, q) for task, fits in by_task.items()]
+    chin_boot = chinchilla_bootstrap(obs, chin, cfg.select.num_bootstrap, cfg.select.seed)
+    return [plot_task(out, task, fits, obs, chin, cfg, q, chin_boot)
+            for task, fits in by_task.items()]
 
 
 def validation_rows(paths: StudyPaths, laws, q: float) -> dict | None:

@@ -81,9 +81,11 @@ def plot_all(out: Path, obs, law, chin, ratios, rounds, cfg, true_law=None):
     return paths
 
 
-def plot_task(out: Path, task: str, fits: dict, obs, chin_law, cfg, q: float) -> Path:
+def plot_task(out: Path, task: str, fits: dict, obs, chin_law, cfg, q: float,
+              chin_boot=None) -> Path:
     """One task: pass@k vs k with both approaches' fits, and N*, D*/N*, k* vs C_inf (at the
-    first target's C_train) with interval bands for both approaches and the Chinchilla model."""
+    first target's C_train) with interval bands for both approaches and, from ``chin_boot``
+    (the Chinchilla fit's bootstrap), for the Chinchilla model."""
     from t2.fitting.forecast import forecast
     from t2.flows.report_tasks import chinchilla_model, pass_at_k
 
@@ -119,10 +121,17 @@ def plot_task(out: Path, task: str, fits: dict, obs, chin_law, cfg, q: float) ->
                             (axes[3], np.exp(fc.point[:, 2]), iv[:, 2])):
             ax.plot(c_infs, y, color=color, label=f"T² Approach {approach}")
             ax.fill_between(c_infs, band[:, 0], band[:, 1], color=color, alpha=0.2)
-    chin = np.array([chinchilla_model(chin_law, ct, ci) for ct, ci in grid])
-    for ax, y, name in ((axes[1], chin[:, 0], "N*"), (axes[2], chin[:, 1] / chin[:, 0], "D*/N*"),
-                        (axes[3], chin[:, 2], "k*")):
-        ax.plot(c_infs, y, "k:", label="Chinchilla")
+
+    def chin_of(law):  # (C_inf, 3): N, D/N, k of the Chinchilla-optimal model
+        m = np.array([chinchilla_model(law, ct, ci) for ct, ci in grid])
+        return np.stack([m[:, 0], m[:, 1] / m[:, 0], m[:, 2]], axis=1)
+
+    chin = chin_of(chin_law)
+    band = chin_boot.interval(chin_of, q) if chin_boot is not None else None
+    for i, (ax, name) in enumerate(zip(axes[1:], ("N*", "D*/N*", "k*"))):
+        ax.plot(c_infs, chin[:, i], "k:", label="Chinchilla")
+        if band is not None:
+            ax.fill_between(c_infs, band[0][:, i], band[1][:, i], color="0.5", alpha=0.2)
         ax.set(xscale="log", yscale="log", xlabel="C_inf (FLOPs per token per query)",
                ylabel=name, title=f"C_train {t0.c_train:.2g}")
         ax.legend(fontsize=6)

@@ -9,11 +9,13 @@ import sys
 import numpy as np
 import pytest
 from study_files import TRUE_LAW, write_study
+from t2.fitting.fit import fit_chinchilla
 from t2.flows.executors.simulated import EXIT_HOOK, SimulatedExecutor
 from t2.flows.executors.task_truth import parse_task_truths
 from t2.flows.executors.truth import TrueLaw
 from t2.flows.plan import RunRequest
 from t2.flows.records import Observation
+from t2.flows.report import chinchilla_bootstrap
 from t2.flows.report_tasks import task_table
 from t2.flows.steps import StudyPaths
 from t2.flows.task_fits import LawFit, fit_task_laws, resampling_units
@@ -163,3 +165,9 @@ def test_a_design_of_one_trunk_per_size_still_gets_intervals_by_both_approaches(
     many = [Observation(run=o.run * 10 + j, checkpoint=o.checkpoint, evaluation=o.evaluation)
             for j, o in enumerate(obs)]  # every checkpoint its own run
     assert resampling_units(many)[1] == "runs"
+
+    # the Chinchilla model's band in the task plots: the same units, an interval around its N
+    chin = fit_chinchilla(*(np.array([getattr(o, a) for o in obs]) for a in ("N", "D", "val_loss")))
+    boot = chinchilla_bootstrap(obs, chin, num=16, seed=0)
+    lo, hi = boot.interval(lambda law: law.N_opt(2.56e19), 0.8)
+    assert len(boot.laws) >= 14 and lo < chin.N_opt(2.56e19) < hi
