@@ -74,12 +74,24 @@ def _progress(trial, paths: StudyPaths) -> str:
 
 
 def run_rows(study, paths: StudyPaths) -> list[RunRow]:
-    return [RunRow(number=t.number, state=t.state.name.lower(), role=t.user_attrs.get("role", ""),
-                   N=t.user_attrs["N"], Ds=list(t.user_attrs["Ds"]),
-                   progress=_progress(t, paths), val_loss=t.value,
-                   epochs=max((c["epochs"] for c in t.user_attrs.get("checkpoints", [])
-                               if c.get("epochs") is not None), default=None))
-            for t in study.get_trials(deepcopy=False) if "N" in t.user_attrs]
+    """One row per trial with a request. A trial a killed driver left running was failed and
+    its request enqueued again (``ledger.recover``): it reads ``requeued``, its progress the
+    trial that carries it on, not ``fail``."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs["retry_of"]: t.number for t in trials if "retry_of" in t.user_attrs}
+    rows = []
+    for t in trials:
+        if "N" not in t.user_attrs:
+            continue
+        requeued = t.state.name == "FAIL" and t.number in retried
+        rows.append(RunRow(
+            number=t.number, state="requeued" if requeued else t.state.name.lower(),
+            role=t.user_attrs.get("role", ""), N=t.user_attrs["N"], Ds=list(t.user_attrs["Ds"]),
+            progress=f"→ #{retried[t.number]}" if requeued else _progress(t, paths),
+            val_loss=t.value,
+            epochs=max((c["epochs"] for c in t.user_attrs.get("checkpoints", [])
+                        if c.get("epochs") is not None), default=None)))
+    return rows
 
 
 def newest_forecast(paths: StudyPaths) -> RoundRecord | None:

@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from t2.flows import ledger
 from t2.flows.config import load_study
 from t2.flows.executors.simulated import EXIT_HOOK
+from t2.flows.status import run_rows
 from t2.flows.steps import StudyPaths
 
 
@@ -59,6 +60,11 @@ def test_kill_during_training_then_rerun_redoes_nothing_and_duplicates_no_runs(
     for number, step_dir in partial.items():  # resumed in the same directory
         assert retries[number].state == ledger.TrialState.COMPLETE
         assert retries[number].user_attrs["step_dir"] == step_dir
+    rows = {r.number: r for r in run_rows(ledger.open_ledger(cfg, root), StudyPaths(root))}
+    for number in partial:  # `t2 status`: an interrupted run is requeued, not failed
+        assert (rows[number].state, rows[number].progress) == (
+            "requeued", f"→ #{retries[number].number}")
+    assert {r.state for r in rows.values()} == {"requeued", "complete"}
 
     runs = _runs(root)
     parent_id = StudyPaths(root).read_state()["mlflow_run_id"]
