@@ -88,6 +88,7 @@ def plot_task(out: Path, task: str, fits: dict, obs, chin_law, cfg, q: float,
     (the Chinchilla fit's bootstrap), for the Chinchilla model."""
     from t2.fitting.forecast import forecast
     from t2.flows.report_tasks import chinchilla_model, pass_at_k
+    from t2.flows.task_fits import FAR_BELOW
 
     fig, axes = plt.subplots(1, 4, figsize=(18, 4))
     have = [o for o in obs if task in o.evaluation.tasks] if task != "pooled" else \
@@ -109,6 +110,7 @@ def plot_task(out: Path, task: str, fits: dict, obs, chin_law, cfg, q: float,
     axes[0].legend(fontsize=6)
     t0 = cfg.budget.targets[0]
     c_infs = np.geomspace(1e-2, 1e2, 9) * t0.c_inf
+    smallest = min(o.N for o in obs)
     grid = [(t0.c_train, float(c)) for c in c_infs]
     for approach, color in ((1, "C0"), (2, "C1")):
         f = fits.get(approach)
@@ -117,8 +119,12 @@ def plot_task(out: Path, task: str, fits: dict, obs, chin_law, cfg, q: float,
         fc = forecast(f.boot.law, f.boot.laws, grid)
         iv = np.exp(fc.interval(q))
         tpp, tpp_iv = fc.tokens_per_param(q)
+        # the report's rule (task_fits.FAR_BELOW): an optimum far below every trained size is
+        # an extrapolation, not a forecast; such C_inf are left blank, not drawn at N* = 1
+        shown = np.exp(fc.point[:, 0]) >= smallest / FAR_BELOW
         for ax, y, band in ((axes[1], np.exp(fc.point[:, 0]), iv[:, 0]), (axes[2], tpp, tpp_iv),
                             (axes[3], np.exp(fc.point[:, 2]), iv[:, 2])):
+            y, band = np.where(shown, y, np.nan), np.where(shown[:, None], band, np.nan)
             ax.plot(c_infs, y, color=color, label=f"T² Approach {approach}")
             ax.fill_between(c_infs, band[:, 0], band[:, 1], color=color, alpha=0.2)
 
