@@ -17,6 +17,7 @@ from t2.flows.plan import RunRequest
 from t2.flows.records import Observation
 from t2.flows.report import chinchilla_bootstrap
 from t2.flows.report_tasks import task_table
+from t2.flows.rounds import fit_arrays
 from t2.flows.steps import StudyPaths
 from t2.flows.task_fits import LawFit, fit_task_laws, resampling_units
 from t2.infra.storage import read_json
@@ -167,7 +168,7 @@ def test_a_design_of_one_trunk_per_size_still_gets_intervals_by_both_approaches(
     assert resampling_units(many)[1] == "runs"
 
     # the Chinchilla model's band in the task plots: the same units, an interval around its N
-    chin = fit_chinchilla(*(np.array([getattr(o, a) for o in obs]) for a in ("N", "D", "val_loss")))
+    chin = fit_chinchilla(**fit_arrays(obs, "chinchilla")[0])
     boot = chinchilla_bootstrap(obs, chin, num=16, seed=0)
     lo, hi = boot.interval(lambda law: law.N_opt(2.56e19), 0.8)
     assert len(boot.laws) >= 14 and lo < chin.N_opt(2.56e19) < hi
