@@ -16,8 +16,10 @@ fixed set of sizes spanning the same tokens/param range, cheapest level first, o
 
 - ``--laws M``: M laws drawn from the prior of ``t2.flows.executors.prior`` (spanning published
   fits; ``--misspecified``: laws that are not the fitted form), each the median over ``--seeds``
-  studies (default 3); per-law rows, the median of the per-law grid/active ratios, the share of
-  laws on which active needs no more FLOPs than the grid, and the worst law.
+  studies (default 7: with 3, one seed's luck decides a law's path median, and the same selector
+  on the same 24 laws read "no worse on 83%" with 3 seeds, 96% with 7); per-law rows, the
+  median of the per-law grid/active ratios, the share of laws on which active needs no more
+  FLOPs than the grid, and the worst law.
   Protocol against tuning to the benchmark: any selector choice is developed on the family of
   ``--law-seed 1``; the default ``--law-seed 2`` is the held-out family the reported figures
   come from (the maintainers check on laws held back from the project).
@@ -68,7 +70,7 @@ def _args(argv):
     p.add_argument("--misspecified", action="store_true", help="laws not of the fitted form")
     p.add_argument("--study", default=str(ROOT / "examples" / "cluster.yaml"))
     p.add_argument("--seeds", type=int, default=None, help="studies per law (5 for one law, "
-                   "3 for a family or a replay)")
+                   "7 for a family, 3 for a replay)")
     p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--noise-mode", choices=["checkpoint", "run"], default="run",
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     single = args.laws is None and args.replay is None
     strategies = tuple((args.strategies or ("active,grid,random" if single else "active,grid"))
                        .split(","))
-    seeds = args.seeds or (5 if single else 3)
+    seeds = args.seeds or (5 if single else 7 if args.laws is not None else 3)
     replicates = args.replicates if args.replicates is not None else (
         16 if args.laws is not None else 0)
     if args.laws is not None:

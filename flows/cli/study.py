@@ -89,7 +89,8 @@ def _simulate_args(p):
     fam.add_argument("--misspecified", action="store_true",
                      help="laws that are not the fitted form (bend, interaction, k drift)")
     fam.add_argument("--seeds", type=int, default=3, help="simulated studies per law (or per "
-                     "strategy of a replay)")
+                     "strategy of a replay); a law's figure is their median, so with few seeds "
+                     "one seed's luck decides it (the benchmark uses 7)")
     fam.add_argument("--jobs", type=int, default=1, help="studies run at once (processes)")
     fam.add_argument("--tol", type=float, default=0.10, help="settled: N* within this")
     fam.add_argument("--replicates", type=int, default=16, metavar="R",
