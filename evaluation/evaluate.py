@@ -149,13 +149,12 @@ def summarize(table, n: int, *, num_bootstrap: int = 1000, seed: int = 0) -> dic
 def log_to_mlflow(out: Path, summary: dict, settings: dict, uri: str | None, experiment: str,
                   run_name: str, parent_run_id: str | None = None) -> str | None:
     """One MLflow run per evaluation (nested under ``parent_run_id`` if given): settings as
-    params, pass@k curves with step = k, the summary and table as artifacts. Nested, it carries
-    the step tag: an evaluation killed after its run was created and redone reattaches to it."""
-    from t2.infra.tracking import STEP_TAG, flatten, open_tracker
+    params, pass@k curves with step = k, the summary and table as artifacts. Nested, an
+    evaluation killed after its run was created and redone reattaches to it (its step tag)."""
+    from t2.infra.tracking import flatten, open_tracker
 
-    name = f"evaluate-{run_name}"
-    tracker = open_tracker(uri=uri, experiment=experiment, run_dir=out, run_name=name,
-                           parent_run_id=parent_run_id, tags={STEP_TAG: name})
+    tracker = open_tracker(uri=uri, experiment=experiment, run_dir=out,
+                           run_name=f"evaluate-{run_name}", parent_run_id=parent_run_id)
     try:
         tracker.log_params(flatten({"evaluate": settings}))
         for task, entry in summary.items():

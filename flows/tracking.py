@@ -25,7 +25,7 @@ from t2.flows.records import RoundRecord
 from t2.flows.steps import StudyPaths
 from t2.infra.config import dump_config
 from t2.infra.storage import read_json, write_json
-from t2.infra.tracking import STEP_TAG, NullTracker, flatten, open_tracker, send_outboxes
+from t2.infra.tracking import NullTracker, flatten, open_tracker, send_outboxes
 from t2.infra.tracking_outbox import OUTBOX, is_local, resolved
 
 CHILD_FILE = "tracking.json"
@@ -68,7 +68,7 @@ class StudyTracking:
         saved = read_json(state) if state.exists() else {}
         tr = self._open(Path(step_dir), name, run_id=saved.get("run_id"),
                         parent_run_id=self.parent_id,
-                        tags={"t2.study": self.cfg.name, STEP_TAG: name})
+                        tags={"t2.study": self.cfg.name})
         if tr.run_id is not None and not saved.get("params_logged"):
             # the run id first (a rerun reattaches, no duplicate); the params once, even when a
             # kill fell between the two (logging the same values again is a no-op in MLflow)

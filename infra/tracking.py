@@ -89,6 +89,8 @@ class MlflowTracker:
     ``run_dir`` and tries the server again after ``RETRY_S`` seconds, then twice as long each
     time up to ``MAX_RETRY_S`` (sending the outbox first when it is back).
     A run created offline gets a local id (``offline-…``) until the outbox is sent.
+    A nested run carries ``STEP_TAG`` = its name (its parent's children are named uniquely), so
+    one created and then killed before the caller kept its id is found again, not duplicated.
     """
 
     def __init__(self, uri: str, experiment: str, run_name: str, *, run_dir: str | Path,
@@ -104,6 +106,8 @@ class MlflowTracker:
         self.run_id = run_id
         self.offline = self.dead = False
         self._retry_at, self._wait = 0.0, RETRY_S
+        if parent_run_id is not None:
+            tags = {STEP_TAG: run_name, **(tags or {})}
         if self._online(self._open, run_name, parent_run_id, tags) or run_id is not None:
             return
         self.run_id = new_local_id()

@@ -91,14 +91,14 @@ def tracking_run(tracking, out: Path, run_name: str, params, parent_run_id: str 
     in ``tracking.json``; ``params()`` is logged on creation, ``state`` saved beside the id."""
     if not tracking.enabled:
         return None
-    from t2.infra.tracking import STEP_TAG, open_tracker
+    from t2.infra.tracking import open_tracker
 
     state_path = out / "tracking.json"
     saved = read_json(state_path) if state_path.exists() else {}
-    # the step tag finds a nested run a kill left created but not saved (names are content hashes)
+    # a nested run a kill left created but not saved is found by its step tag (its unique name)
     tracker = open_tracker(uri=tracking.uri, experiment=tracking.experiment, run_dir=out,
                            run_name=run_name, run_id=saved.get("run_id"),
-                           parent_run_id=parent_run_id, tags={STEP_TAG: run_name})
+                           parent_run_id=parent_run_id)
     if not saved:
         tracker.log_params(params())
         write_json(state_path, {"run_id": tracker.run_id, **state})

@@ -251,7 +251,7 @@ class Loop:
     def _branch_tracker(self, i: int):
         """A child MLflow run per decay point; its id is kept so a resume reattaches, and its
         ``STEP_TAG`` finds it when a kill fell between its creation and the keeping."""
-        from t2.infra.tracking import STEP_TAG, NullTracker, flatten, open_tracker
+        from t2.infra.tracking import NullTracker, flatten, open_tracker
 
         if self.info.rank != 0 or not self.run_id:
             self.child = NullTracker()
@@ -261,7 +261,7 @@ class Loop:
         child_id = state["children"].get(name)
         tr = open_tracker(uri=self.cfg.tracking.uri, experiment=self.cfg.tracking.experiment,
                           run_dir=self.out, run_name=f"{self.cfg.name}/{name}", run_id=child_id,
-                          parent_run_id=self.run_id, tags={STEP_TAG: name})  # created once
+                          parent_run_id=self.run_id)  # created once (its step tag)
         if child_id is None:
             tr.log_params(flatten(self.cfg.model_dump(mode="json"))
                           | {f"N.{k}": v for k, v in self.counts.items()}
