@@ -85,6 +85,9 @@ class DesignSpec(Spec):
     seed_budgets: int = Field(2, ge=1, description="cheapest compute levels of the ratios seed")
     grid_sizes: int = Field(5, ge=2, le=32, description="sizes per compute level (grid strategy)")
     num_ratios: int = Field(12, ge=2, le=128, description="candidate D values per size rung")
+    max_seeds: int = Field(1, ge=1, le=64, description="active: seeds a candidate (N, D) may be "
+                           "trained with; > 1 lets the selector rerun a held point with a new "
+                           "seed (its seed noise averages out; t2.flows.plan.candidates)")
     pool: list[tuple[float, float]] | None = Field(
         None, description="(N, D) of the only runs the study may train, each on its own (a "
         "replayed results table); None: any size rung at any candidate ratio")

@@ -73,7 +73,9 @@ class Driver:
     def train_step(self, req: RunRequest, base_dir: str | None) -> Step:
         config = {"N": req.N, "Ds": list(req.Ds), "base_D": req.base_D, "base_dir": base_dir,
                   "exec": self.executor.step_config()}
-        return Step("train", f"N{_num(req.N)}", config)
+        if req.seed:  # only then: a first-seed run's step keeps the hash it always had
+            config["seed"] = req.seed
+        return Step("train", f"N{_num(req.N)}" + (f"-s{req.seed}" if req.seed else ""), config)
 
     def eval_step(self, ckpt: Checkpoint) -> Step:
         config = {"eval": self.cfg.eval.step_config(),

@@ -36,6 +36,7 @@ class RunRequest:
     Ds: tuple[float, ...]
     base_D: float = 0.0
     extends: int | None = None  # Optuna trial number of the run extended
+    seed: int = 0               # > 0: a rerun of a held point with another seed (a new run)
 
     def __post_init__(self):
         assert self.Ds and list(self.Ds) == sorted(self.Ds), self.Ds
@@ -187,11 +188,17 @@ def grid_schedule(cfg: StudyConfig) -> list[RunRequest]:
     return out
 
 
-def candidates(cfg: StudyConfig, runs: list[tuple[int, float, float]]) -> list[RunRequest]:
+def candidates(cfg: StudyConfig, runs: list[tuple[int, float, float]],
+               held: dict[tuple[float, float], int] | None = None) -> list[RunRequest]:
     """Every (rung, D) the selector may pick, each as the cheapest way to get it.
 
-    ``runs`` holds (trial number, N, longest D) of finished runs. A candidate beyond the longest
-    D of a run at its N extends that run's trunk; any other candidate is a new run.
+    ``runs`` holds (trial number, N, longest D) of finished first-seed runs. A candidate beyond
+    the longest D of a run at its N extends that run's trunk; any other candidate is a new run.
+    With ``design.max_seeds`` > 1, a candidate point already held (``held``: (N, D) -> seeds
+    trained or on their way) is also offered as a new run with the next seed, until it has
+    ``max_seeds``. A run's seed noise is shared by its decay branches and extensions, so
+    only another seed averages it out; without reruns the one-run-per-point pool runs dry
+    (benchmarks/active_selection.py).
     """
     if cfg.design.pool is not None:  # each run of a suite was trained on its own
         have = {(N, D) for _, N, D in runs}
@@ -214,7 +221,19 @@ def candidates(cfg: StudyConfig, runs: list[tuple[int, float, float]]) -> list[R
                 out.append(RunRequest(N=N, Ds=(D,), base_D=base[1], extends=base[0]))
             else:
                 out.append(RunRequest(N=N, Ds=(D,)))
-    return [c for c in out if (c.N, c.D) not in have]
+    out = [c for c in out if (c.N, c.D) not in have]
+    if cfg.design.max_seeds > 1 and held:
+        for N in size_rungs(cfg):
+            for r in ratio_grid(cfg):
+                seeds = _seeds_at(held, float(N), float(r * N))
+                if 0 < seeds < cfg.design.max_seeds:
+                    out.append(RunRequest(N=float(N), Ds=(float(r * N),), seed=seeds))
+    return out
+
+
+def _seeds_at(held: dict[tuple[float, float], int], N: float, D: float) -> int:
+    """Seeds held at (N, D), within ``_SAME_D``."""
+    return sum(n for (hN, hD), n in held.items() if hN == N and abs(hD / D - 1) < _SAME_D)
 
 
 def plan_summary(cfg: StudyConfig, reqs: list[RunRequest]) -> list[dict]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections import Counter
 
 import numpy as np
 import optuna
@@ -52,12 +53,13 @@ def params_of(req: RunRequest) -> dict[str, float]:
 def request_attrs(req: RunRequest, role: str, cfg: StudyConfig) -> dict:
     """User attributes a trial carries so a restart can rebuild the exact request."""
     return {"N": req.N, "Ds": list(req.Ds), "base_D": req.base_D, "extends": req.extends,
-            "flops": run_flops(req, cfg.train.decay_frac), "role": role}
+            "flops": run_flops(req, cfg.train.decay_frac), "role": role, "seed": req.seed}
 
 
 def request_from_attrs(attrs: dict) -> RunRequest:
     return RunRequest(N=float(attrs["N"]), Ds=tuple(float(d) for d in attrs["Ds"]),
-                      base_D=float(attrs.get("base_D") or 0.0), extends=attrs.get("extends"))
+                      base_D=float(attrs.get("base_D") or 0.0), extends=attrs.get("extends"),
+                      seed=int(attrs.get("seed") or 0))
 
 
 def known_runs(study: optuna.Study) -> tuple[list, list]:
@@ -111,10 +113,14 @@ class _CandidateSampler(BaseSampler):
             t.user_attrs.get("flops", 0.0) for t in study.get_trials(deepcopy=False)
             if t.state in (TrialState.RUNNING, TrialState.WAITING))
         budget = self.remaining - pending_cost
-        done = [(n, N, max(Ds)) for n, N, Ds in finished]
+        first = {t.number for t in study.get_trials(deepcopy=False)
+                 if not t.user_attrs.get("seed")}  # reruns with another seed are never extended
+        done = [(n, N, max(Ds)) for n, N, Ds in finished if n in first]
         have = {(N, D) for _, N, Ds in finished + pending for D in Ds}
-        cands = [c for c in candidates(self.cfg, done)
-                 if c.N not in busy and (c.N, c.D) not in have and run_flops(c, f) <= budget]
+        held = Counter((N, D) for _, N, Ds in finished + pending for D in Ds)
+        cands = [c for c in candidates(self.cfg, done, held)
+                 if (c.seed > 0 or (c.N not in busy and (c.N, c.D) not in have))
+                 and run_flops(c, f) <= budget]
         return cands, finished, pending
 
     def propose(self, study: optuna.Study) -> RunRequest | None:

@@ -83,13 +83,15 @@ class SimulatedExecutor:
             eps_run = float(self._rng("run", Path(out_dir).name).standard_normal())
         write_json(Path(out_dir) / TRUNK_FILE, {"eps_run": eps_run})
         records = []
+        rerun = (req.seed,) if req.seed else ()  # another seed of a held point: its own draws
         for D in req.Ds:
             if self.noise_mode == "checkpoint":
-                eps_run = float(self._rng("run", req.N, D).standard_normal())
-            eps = self._eps(eps_run, self._rng(req.N, D).standard_normal())
+                eps_run = float(self._rng("run", req.N, D, *rerun).standard_normal())
+            eps = self._eps(eps_run, self._rng(req.N, D, *rerun).standard_normal())
             val = float(self.law.loss(req.N, D) * np.exp(eps))
             rdir = out_dir / f"D{D:.4g}"
-            write_json(rdir / "train.json", {"N": req.N, "D": D, "val_loss": val, "eps": eps})
+            write_json(rdir / "train.json", {"N": req.N, "D": D, "val_loss": val, "eps": eps,
+                                             "seed": req.seed})
             records.append(Checkpoint(N=req.N, D=D, val_loss=val, result_dir=str(rdir),
                                       flops=6.0 * req.N * D))
             if os.environ.get(EXIT_HOOK) == str(self.num_trained):
@@ -104,15 +106,16 @@ class SimulatedExecutor:
         task (pooled = their mean) plus each task's per-problem table."""
         N, D = ckpt.N, ckpt.D
         ks = list(ks or self.ks)
-        eps = read_json(Path(ckpt.result_dir) / "train.json")["eps"]
+        tj = read_json(Path(ckpt.result_dir) / "train.json")
+        eps, rerun = tj["eps"], (tj["seed"],) if tj.get("seed") else ()
         if self.tasks:
-            tasks = {name: self._noisy(t.task_loss, N, D, ks, eps, name)
+            tasks = {name: self._noisy(t.task_loss, N, D, ks, eps, name, *rerun)
                      for name, t in sorted(self.tasks.items())}
-            problems = self._problems(N, D, num_samples or self.num_samples, out_dir)
+            problems = self._problems(N, D, num_samples or self.num_samples, out_dir, rerun)
             ev = Evaluation(loss_k=pooled(tasks), eval_dir=str(out_dir), tasks=tasks,
                             problems=str(problems))
         elif self.law.has_k:
-            ev = Evaluation(loss_k=self._noisy(self.law.task_loss, N, D, ks, eps),
+            ev = Evaluation(loss_k=self._noisy(self.law.task_loss, N, D, ks, eps, *rerun),
                             eval_dir=str(out_dir))
         else:
             ev = Evaluation(loss_k={}, eval_dir=str(out_dir))
@@ -131,13 +134,13 @@ class SimulatedExecutor:
         L = task_loss(N, D, np.asarray(ks, float)) * np.exp(eps + self.noise / 4 * z_k)
         return {int(k): float(v) for k, v in zip(ks, L)}
 
-    def _problems(self, N: float, D: float, n: int, out_dir: Path) -> Path:
+    def _problems(self, N: float, D: float, n: int, out_dir: Path, rerun: tuple = ()) -> Path:
         """Each task's per-problem (n, c, p) at (N, D), as a real evaluation's table."""
         import pandas as pd
 
         frames = []
         for name, t in sorted(self.tasks.items()):
-            p, c = t.problems(N, D, n, self._rng("problems", N, D, name))
+            p, c = t.problems(N, D, n, self._rng("problems", N, D, name, *rerun))
             frames.append(pd.DataFrame({"task": name, "problem_id": np.arange(len(p)),
                                         "n": n, "c": c, "p": p, "nll": -np.log(p)}))
         path = Path(out_dir) / "per_problem.parquet"

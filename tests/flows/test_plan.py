@@ -86,3 +86,32 @@ def test_the_grid_opening_needs_what_a_round_fit_needs():
     from t2.flows import rounds
 
     assert MIN_CHECKPOINTS == rounds.MIN_CHECKPOINTS and MIN_SIZES == 3
+
+
+def test_a_held_point_is_offered_again_with_the_next_seed_up_to_max_seeds(sim_study):
+    """design.max_seeds > 1: a held (N, D) is also a candidate as a new run with the next seed
+    (never an extension), until it has max_seeds; with the default 1 it never is."""
+    from t2.flows.plan import ratio_grid
+
+    cfg = load_study(sim_study(), ["design.max_seeds=3"])
+    N = float(size_rungs(cfg)[1])
+    D = float(ratio_grid(cfg)[4] * N)
+    runs = [(0, N, D)]
+
+    def reruns(held, c=cfg):
+        return [r for r in candidates(c, runs, held) if r.seed > 0]
+
+    assert reruns({(N, D): 1}) == [RunRequest(N=N, Ds=(D,), seed=1)]
+    assert reruns({(N, D): 2}) == [RunRequest(N=N, Ds=(D,), seed=2)]
+    assert reruns({(N, D): 3}) == []
+    assert reruns({(N, D): 1}, load_study(sim_study())) == []
+    assert all(r.seed == 0 for r in candidates(cfg, runs))  # nothing held, nothing rerun
+
+
+def test_a_rerun_trains_with_its_own_init_and_batch_order_seed(sim_study):
+    from t2.flows.executors.real import run_config
+
+    cfg = load_study(sim_study(), ["train.seed=5"])
+    N = float(size_rungs(cfg)[0])
+    assert run_config(cfg, RunRequest(N=N, Ds=(20 * N,)), "a").train.seed == 5
+    assert run_config(cfg, RunRequest(N=N, Ds=(20 * N,), seed=2), "b").train.seed == 7

@@ -128,3 +128,34 @@ def test_a_misspecified_true_law_is_simulated_and_judged_by_its_own_optimum(
     result = _simulate(cfg, tmp_path / "s", law_path, "active")
     error = math.exp(result.state.forecast.point[0, 0] - truth[0, 0]) - 1
     assert result.rounds[-1].N_error[0] == pytest.approx(error)
+
+
+def test_a_rerun_with_another_seed_is_its_own_run_with_its_own_noise(sim_study, law_file,
+                                                                    tmp_path):
+    """design.max_seeds > 1: the selector may rerun a held point with a new seed; that run has
+    its own step (``N…-s1-…``) and its own seed noise, is never extended, and the study resumes
+    as any other (a rerun of the command is a no-op)."""
+    from pathlib import Path
+
+    from t2.infra.storage import read_json
+
+    def eps(trial, D):  # the checkpoint's drawn log-loss noise
+        return [j["eps"] for j in map(read_json, Path(trial.user_attrs["step_dir"]).rglob(
+            "train.json")) if abs(j["D"] / D - 1) < 0.02]
+
+    cfg = load_study(sim_study(), ["design.max_seeds=4", "select.max_rounds=8"])
+    first = _simulate(cfg, tmp_path / "s", law_file, "active")
+    done = ledger.completed(ledger.open_ledger(cfg, tmp_path / "s"))
+    reruns = [t for t in done if t.user_attrs.get("seed")]
+    assert reruns, "no point was rerun with another seed"
+    for t in reruns:
+        N, (D,), seed = t.user_attrs["N"], t.user_attrs["Ds"], t.user_attrs["seed"]
+        assert t.user_attrs["extends"] is None and f"-s{seed}-" in t.user_attrs["step_dir"]
+        held = [o for o in done if o.number != t.number and o.user_attrs["N"] == N
+                and any(abs(d / D - 1) < 0.02 for d in o.user_attrs["Ds"])]
+        assert len(held) >= seed and seed not in {o.user_attrs.get("seed", 0) for o in held}
+        mine = eps(t, D)
+        assert len(mine) == 1 and all(mine[0] != e for o in held for e in eps(o, D))
+        assert not any(o.user_attrs.get("extends") == t.number for o in done)
+    again = _simulate(cfg, tmp_path / "s", law_file, "active")
+    assert again.skipped and again.flops == first.flops
