@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,7 +169,7 @@ def simulate(task: Task, law, root: Path) -> dict:
     driver = Driver(cfg, root, ex, strategy=task.strategy, truth=truth, log=lambda *a: None)
     result = driver.run()
     out = {"settle": flops_to_settle(result.rounds, task.tol), "flops": result.flops,
-           "final_error": result.rounds[-1].N_error}
+           "reason": result.reason, "final_error": result.rounds[-1].N_error}
     if task.replicates and task.replay is None:
         out["reliable"] = reliable_settle(driver.study, result.rounds, ex, truth, targets,
                                           replicates=task.replicates, tol=task.tol,
@@ -199,8 +200,8 @@ def run_family(study: str | Path, laws: list, *, strategies=("active", "grid"), 
         out[(task.law_index, task.strategy)].append({"seed": task.seed, **res})
         reliable = f", reliably at {res['reliable']:.3g}" if "reliable" in res else ""
         log(f"law {task.law_index:>3} seed {task.seed} {task.strategy:>6}: settles at "
-            f"{res['settle']:.3g}{reliable} FLOPs (spent {res['flops']:.3g}, "
-            f"{res['seconds']:.0f} s)")
+            f"{res['settle']:.3g}{reliable} FLOPs (spent {res['flops']:.3g}, stopped by "
+            f"{res['reason']}, {res['seconds']:.0f} s)")
 
     if jobs <= 1:
         for t in tasks:
@@ -299,4 +300,16 @@ def format_family(results: dict, laws: list, targets, a: str = "active",
                   f"  laws on which {a} needs no more FLOPs than {b}: {sm['share_no_worse']:.0%}",
                   (f"  worst law: {w['law']} ({a} {_num(w[a])}, {b} {_num(w[b])}, "
                    f"ratio {w['ratio']:.2f})")]
-    return lines
+    return lines + [stops_line(results, (a, b))]
+
+
+def stops_line(results: dict, strategies) -> str:
+    """Why each strategy's studies stopped and their median spend: a study that stops at the
+    round cap, well short of the budget, is judged "for good" over a shorter horizon."""
+    parts = []
+    for s in strategies:
+        rows = [r for (_, name), rs in results.items() if name == s for r in rs]
+        reasons = Counter(r.get("reason", "?") for r in rows)
+        parts.append(f"{s} " + ", ".join(f"{n} by {why}" for why, n in reasons.most_common())
+                     + f" (median spend {_num(float(np.median([r['flops'] for r in rows])))})")
+    return "studies stopped: " + "; ".join(parts)

@@ -1,6 +1,7 @@
 """Families of simulated studies: settling, ratios, summaries, and ``t2 simulate --laws``."""
 
 import math
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -65,6 +66,8 @@ def test_a_family_runs_every_law_seed_and_strategy_in_processes(sim_study):
                      log=lambda *a: None)
     assert sorted(out) == [(0, "active"), (0, "grid"), (1, "active"), (1, "grid")]
     assert all(len(rows) == 1 and rows[0]["flops"] > 0 for rows in out.values())
+    assert all(rows[0]["reason"] in ("budget", "max_rounds", "exhausted")
+               for rows in out.values())
 
 
 @pytest.mark.slow
@@ -75,6 +78,8 @@ def test_simulate_laws_prints_per_law_rows_and_the_family_summary(sim_study, cap
     assert "median per-law grid/active FLOPs ratio" in out and "worst law" in out
     assert "path (the study's own noise draw):" in out and "design (refitted on fresh" in out
     assert "laws on which active needs no more FLOPs than grid" in out
+    stops = re.search(r"studies stopped: active (\d+) by (\w+).*; grid (\d+) by", out)
+    assert stops and stops.group(2) in ("budget", "max_rounds", "exhausted"), out
 
 
 def test_a_family_study_keeps_its_ledger_in_memory(sim_study, tmp_path):
