@@ -309,7 +309,7 @@ def stops_line(results: dict, strategies) -> str:
     parts = []
     for s in strategies:
         rows = [r for (_, name), rs in results.items() if name == s for r in rs]
-        reasons = Counter(r.get("reason", "?") for r in rows)
+        reasons = Counter(r["reason"] for r in rows)
         parts.append(f"{s} " + ", ".join(f"{n} by {why}" for why, n in reasons.most_common())
                      + f" (median spend {_num(float(np.median([r['flops'] for r in rows])))})")
     return "studies stopped: " + "; ".join(parts)
