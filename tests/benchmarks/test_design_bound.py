@@ -27,7 +27,7 @@ def test_reruns_with_new_seeds_reach_a_forecast_sd_no_later_and_the_grid_no_earl
     """Seeds only add candidates, so the greedy design with them gets there no later; both
     oracle designs open as the grid does and then choose, so they beat its schedule here."""
     m = load_script()
-    base = load_study(STUDY, ["tracking.enabled=false"])
+    base = load_study(STUDY, ["tracking.enabled=false", "design.max_seeds=1"])
     seeds = load_study(STUDY, ["tracking.enabled=false", "design.max_seeds=4"])
     sd = m._Sd(base, 0.01)
     law = draw_laws(1, sd.targets, seed=1)[0]
