@@ -93,7 +93,7 @@ def solve_log_n(theta: np.ndarray, c_train, c_inf, iters: int = 200) -> np.ndarr
             up = foc(mid) > 0
             hi = np.where(up, mid, hi)
             lo = np.where(up, lo, mid)
-    bad = (a <= 0) | (b <= 0) | ((G > 0) & (g <= 0)) | ~np.isfinite(A * B)
+        bad = (a <= 0) | (b <= 0) | ((G > 0) & (g <= 0)) | ~np.isfinite(A * B)
     return np.where(bad, np.nan, 0.5 * (lo + hi))
 
 
