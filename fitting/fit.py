@@ -206,7 +206,8 @@ def _refit_lse(X, y, W, theta0, delta, *, max_iter: int) -> list[tuple | None]:
 def _check_outcome(law, y) -> None:
     p = np.array(list(law.params.values()))
     if not np.isfinite(p).all():
-        raise FitError(f"fit produced non-finite parameters: {law.params}")
+        bad = ", ".join(f"{k} = {v}" for k, v in law.params.items() if not np.isfinite(v))
+        raise FitError(f"fit diverged: {bad}")
 
 
 def _chinchilla_law(theta, info) -> ChinchillaLaw:
