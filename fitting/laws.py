@@ -145,9 +145,12 @@ class T2BetaLaw(_Law):
 def beta_ab(theta: np.ndarray, L):
     """Beta shape parameters ``(a, b)`` from ``theta = (theta1..theta4)`` and loss values."""
     L = np.asarray(L, float)
-    mu = expit(theta[0] + theta[1] * L)
-    nu = np.exp(theta[2] + theta[3] * L)
-    return mu * nu, (1.0 - mu) * nu
+    # Far from the data (a diverged loss law gives L = inf) nu overflows and 0 * inf is nan: a
+    # degenerate (a, b), not a RuntimeWarning on the user's console (seen in a cpu.yaml report).
+    with np.errstate(over="ignore", invalid="ignore"):
+        mu = expit(theta[0] + theta[1] * L)
+        nu = np.exp(theta[2] + theta[3] * L)
+        return mu * nu, (1.0 - mu) * nu
 
 
 LAWS = {cls.kind: cls for cls in (ChinchillaLaw, T2LossLaw, T2BetaLaw)}

@@ -22,8 +22,12 @@ APPROACH = {1: "1: −log pass@k", 2: "2: Beta"}
 
 
 def pass_at_k(law, N, D, k):
-    """Predicted pass@k of a loss law (exp(−L)) or of a Beta law (accuracy)."""
-    return law.predict(N, D, k) if isinstance(law, T2BetaLaw) else np.exp(-law.predict(N, D, k))
+    """Predicted pass@k of a loss law (exp(−L)) or of a Beta law (accuracy). A bootstrap law of
+    a task that is not identifiable can overflow far from the data: its nan is skipped by
+    ``central_interval``, not printed as a RuntimeWarning."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (law.predict(N, D, k) if isinstance(law, T2BetaLaw)
+                else np.exp(-law.predict(N, D, k)))
 
 
 def chinchilla_model(chin_law, c_train: float, c_inf: float) -> tuple[float, float, float]:

@@ -131,7 +131,11 @@ def _ratio(t2: dict, chin: dict, q: float, seed: int) -> dict:
         idx = rng.integers(0, len(a), size=(1000, len(a)))
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios = a[idx].mean(axis=1) / b[idx].mean(axis=1)
-        lo, hi = np.nanquantile(ratios, [(1 - q) / 2, (1 + q) / 2])
+        # Resamples whose Chinchilla pass@k is 0 give ratio inf; where two neighbouring order
+        # statistics are both inf, interpolating them is inf - inf: the quantile is inf.
+        with np.errstate(invalid="ignore"):
+            lo, hi = np.nanquantile(ratios, [(1 - q) / 2, (1 + q) / 2])
+        lo, hi = (math.inf if math.isnan(x) else float(x) for x in (lo, hi))
         out[f"ratio_{kind}"] = float(a.mean() / b.mean())
-        out[f"ratio_{kind}_iv"] = [float(lo), float(hi) if math.isfinite(hi) else math.inf]
+        out[f"ratio_{kind}_iv"] = [lo, hi]
     return out

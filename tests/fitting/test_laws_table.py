@@ -1,6 +1,7 @@
 """Law JSON round trips at full precision, and reading result tables (CSV and parquet)."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -38,6 +39,19 @@ def test_t2_law_predicts_the_formula_and_reduces_to_chinchilla_at_fixed_k(t2_law
     assert t2_law.predict(N, D, k) == pytest.approx(expected, rel=1e-14)
     assert t2_law.chinchilla(k).predict(N, D) == pytest.approx(expected, rel=1e-14)
     assert t2_law.pass_at_k(N, D, k) == pytest.approx(np.exp(-expected))
+
+
+def test_a_beta_law_on_a_diverged_loss_law_predicts_nothing_without_a_warning():
+    """A diverged loss law (A = inf) reaches the Beta law in the report's extrapolation rows:
+    its shapes are degenerate, and the user's console gets no RuntimeWarning."""
+    diverged = ChinchillaLaw(1.0, float("inf"), 2.0, 0.3, 0.3)
+    beta = T2BetaLaw(-1.0, 2.0, 1.0, 0.5, diverged)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        a, b = beta.beta_params(1e6, 1e8)
+        p = beta.predict(1e6, 1e8, [1.0, 4.0])
+    assert not np.isfinite(a * b)
+    assert p.shape == (2,)
 
 
 def test_read_results_maps_columns_from_csv_and_parquet(tmp_path):

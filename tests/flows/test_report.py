@@ -20,3 +20,37 @@ def test_an_interval_that_excludes_the_fit_is_flagged(sim_study):
     assert "†" not in inside
     outside = _markdown(cfg, state, [_row(1e8, 1.2e8, 2e8)], extra, ratios, None, 0.8)
     assert "1e+08 [1.2e+08, 2e+08]†" in outside and "excludes the full-data fit" in outside
+
+
+def test_a_sparse_chinchilla_pass_rate_gives_an_infinite_ratio_bound_without_a_warning():
+    """Validation's T²/Chinchilla ratio over problems: where most resamples of the Chinchilla
+    model's sampled pass@k are 0 the upper bound is inf, and no RuntimeWarning is printed."""
+    import math
+    import warnings
+
+    from t2.flows.validation import _ratio
+
+    t2 = {"sampled": [1.0] * 20 + [0.0] * 80}
+    chin = {"sampled": [1.0] + [0.0] * 99}         # 1 of 100 problems: most resamples are 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = _ratio(t2, chin, 0.8, seed=0)
+    assert out["ratio_sampled"] == 20.0
+    lo, hi = out["ratio_sampled_iv"]
+    assert 0 < lo < 20 and hi == math.inf
+
+
+def test_a_bootstrap_law_far_from_its_data_gives_nan_pass_at_k_without_a_warning():
+    """A not-identifiable task's bootstrap laws (the cpu.yaml report's post-training spatial
+    Approach 2) overflow far from the data: nan, skipped by the interval, and no warning."""
+    import warnings
+
+    import numpy as np
+    from t2.fitting import T2LossLaw
+    from t2.flows.report_tasks import pass_at_k
+
+    wild = T2LossLaw(E=0.0, A=float("inf"), B=1e9, alpha=1281.9, beta=1.49, G=2.7, gamma=0.93)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = pass_at_k(wild, 3e4, 1e7, 4.0)
+    assert np.isnan(p)
