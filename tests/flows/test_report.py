@@ -1,7 +1,15 @@
-"""The study report's forecast table flags intervals that exclude the full-data fit."""
+"""The study report: forecast intervals that exclude the full-data fit are flagged; degenerate
+laws and sparse pass rates give inf or nan, never a RuntimeWarning."""
 
+import math
+import warnings
+
+import numpy as np
+from t2.fitting import T2LossLaw
 from t2.flows.config import load_study
 from t2.flows.report import _markdown
+from t2.flows.report_tasks import pass_at_k
+from t2.flows.validation import _ratio
 
 
 def _row(N, lo, hi):
@@ -25,11 +33,6 @@ def test_an_interval_that_excludes_the_fit_is_flagged(sim_study):
 def test_a_sparse_chinchilla_pass_rate_gives_an_infinite_ratio_bound_without_a_warning():
     """Validation's T²/Chinchilla ratio over problems: where most resamples of the Chinchilla
     model's sampled pass@k are 0 the upper bound is inf, and no RuntimeWarning is printed."""
-    import math
-    import warnings
-
-    from t2.flows.validation import _ratio
-
     t2 = {"sampled": [1.0] * 20 + [0.0] * 80}
     chin = {"sampled": [1.0] + [0.0] * 99}         # 1 of 100 problems: most resamples are 0
     with warnings.catch_warnings():
@@ -43,12 +46,6 @@ def test_a_sparse_chinchilla_pass_rate_gives_an_infinite_ratio_bound_without_a_w
 def test_a_bootstrap_law_far_from_its_data_gives_nan_pass_at_k_without_a_warning():
     """A not-identifiable task's bootstrap laws (the cpu.yaml report's post-training spatial
     Approach 2) overflow far from the data: nan, skipped by the interval, and no warning."""
-    import warnings
-
-    import numpy as np
-    from t2.fitting import T2LossLaw
-    from t2.flows.report_tasks import pass_at_k
-
     wild = T2LossLaw(E=0.0, A=float("inf"), B=1e9, alpha=1281.9, beta=1.49, G=2.7, gamma=0.93)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
