@@ -42,6 +42,20 @@ def test_ratios_and_summary_count_ties_and_never_settling_honestly():
     assert s["worst"]["law"] == 1
 
 
+def test_a_grid_that_never_settles_counts_at_its_spend_in_the_lower_bound():
+    results = {(0, "active"): [{"settle": 2.0, "flops": 9.0}] * 3,
+               (0, "grid"): [{"settle": math.inf, "flops": 8.0}, {"settle": 6.0, "flops": 8.0},
+                             {"settle": math.inf, "flops": 8.0}],
+               (1, "active"): [{"settle": math.inf, "flops": 9.0}] * 3,
+               (1, "grid"): [{"settle": math.inf, "flops": 8.0}] * 3,
+               (2, "active"): [{"settle": 1.0, "flops": 9.0}] * 3,
+               (2, "grid"): [{"settle": 3.0, "flops": 8.0}] * 3}
+    s = summarize(results, 3)
+    assert [r["ratio"] for r in s["rows"]] == [math.inf, 1.0, 3.0]
+    assert [r["ratio_low"] for r in s["rows"]] == [4.0, 1.0, 3.0]  # never counted at 8
+    assert s["median_ratio"] == 3.0 and s["median_ratio_low"] == 3.0
+
+
 @pytest.mark.slow
 def test_the_fast_grid_settles_exactly_where_the_full_grid_does(sim_study):
     law = draw_laws(1, [(2.56e19, 2e9)], seed=0)[0]
