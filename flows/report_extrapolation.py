@@ -56,7 +56,10 @@ def _approach2_fit(obs, task: str, approach2: str):
 
     def fit(N, D, **cols):
         keep = np.isin(a1["N"] + 1j * a1["D"], np.unique(N + 1j * D))
-        law = fit_t2_loss(**{k: v[keep] for k, v in a1.items()})
+        try:
+            law = fit_t2_loss(**{k: v[keep] for k, v in a1.items()})
+        except FitError as err:  # say where it failed: the Beta law was never reached
+            raise FitError(f"its Approach-1 loss law: {err}") from err
         return fit_t2_beta(N, D, **cols, loss_law=law.chinchilla(1.0))
 
     return fit
