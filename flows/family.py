@@ -3,8 +3,8 @@
     from t2.flows.family import run_family, summarize
     results = run_family("examples/cluster.yaml", laws, strategies=("active", "grid"), seeds=3,
                          replicates=16)
-    summary = summarize(results, len(laws))  # per-law medians, grid/active ratios, worst law
-    design = summarize(results, len(laws), key="reliable")   # the design figure
+    summary = summarize(results)  # per-law medians, grid/active ratios, worst law
+    design = summarize(results, key="reliable")   # the design figure
 
 Used by ``t2 simulate STUDY --laws M`` (design a study before spending) and
 ``benchmarks/active_selection.py``. Each (law, seed, strategy) is the real study loop
@@ -48,10 +48,19 @@ GRID_OVERRIDES = ("select.num_bootstrap=4",)
 RELIABLE_SHARE = 0.9
 
 
-def flops_to_settle(rounds, tol: float) -> float:
-    """FLOPs at the first round after which |N* error| <= tol at every target, for good."""
+def flops_to_settle(rounds, tol: float, ladder: bool = False) -> float:
+    """FLOPs at the first round after which |N* error| <= tol at every target, for good.
+
+    ``ladder``: judge only the rounds of ``spend_ladder`` (spends at least doubling, as the
+    grid's levels do). A strategy that forecasts after every run is looked at ~10x as often as
+    the grid over the same spend, so has ~10x the chances of an excursion; on the ladder both
+    are looked at equally often."""
+    fitted = [r for r in rounds if r.N_error is not None]
+    if ladder:
+        keep = set(spend_ladder(rounds))
+        fitted = [r for r in fitted if r.flops in keep]
     settled = math.inf
-    for rec in reversed([r for r in rounds if r.N_error is not None]):
+    for rec in reversed(fitted):
         if max(abs(e) for e in rec.N_error) > tol:
             break
         settled = rec.flops
@@ -168,7 +177,9 @@ def simulate(task: Task, law, root: Path) -> dict:
     t0 = time.perf_counter()
     driver = Driver(cfg, root, ex, strategy=task.strategy, truth=truth, log=lambda *a: None)
     result = driver.run()
-    out = {"settle": flops_to_settle(result.rounds, task.tol), "flops": result.flops,
+    out = {"settle": flops_to_settle(result.rounds, task.tol),
+           "settle_ladder": flops_to_settle(result.rounds, task.tol, ladder=True),
+           "flops": result.flops,
            "reason": result.reason, "final_error": result.rounds[-1].N_error}
     if task.replicates and task.replay is None:
         out["reliable"] = reliable_settle(driver.study, result.rounds, ex, truth, targets,
@@ -186,22 +197,25 @@ def run_family(study: str | Path, laws: list, *, strategies=("active", "grid"), 
                first_seed: int = 0, noise: float = 0.01, noise_mode: str = "run",
                tol: float = 0.10, overrides: tuple[str, ...] = (), jobs: int = 1,
                replay: str | None = None, replay_loss: str | None = None,
-               replicates: int = 0, log=print) -> dict[tuple[int, str], list[dict]]:
-    """{(law index, strategy): [result per seed]} for every law, strategy and seed (with
-    ``replay``, ``laws`` is ``[None]``: the table is the one "law")."""
+               replicates: int = 0, law_indices=None,
+               log=print) -> dict[tuple[int, str], list[dict]]:
+    """{(law index, strategy): [result per seed]} for every law (or those of ``law_indices``:
+    a long family run in pieces), strategy and seed (with ``replay``, ``laws`` is ``[None]``:
+    the table is the one "law")."""
+    indices = range(len(laws)) if law_indices is None else sorted(law_indices)
     tasks = [Task(i, s, seed, str(study), noise, noise_mode, tol, tuple(overrides), replay,
                   replay_loss, replicates=replicates)
-             for i in range(len(laws)) for seed in range(first_seed, first_seed + seeds)
+             for i in indices for seed in range(first_seed, first_seed + seeds)
              for s in strategies]
-    out: dict[tuple[int, str], list[dict]] = {(i, s): [] for i in range(len(laws))
-                                               for s in strategies}
+    out: dict[tuple[int, str], list[dict]] = {(i, s): [] for i in indices for s in strategies}
 
     def record(task, res):
         out[(task.law_index, task.strategy)].append({"seed": task.seed, **res})
         reliable = f", reliably at {res['reliable']:.3g}" if "reliable" in res else ""
         log(f"law {task.law_index:>3} seed {task.seed} {task.strategy:>6}: settles at "
             f"{res['settle']:.3g}{reliable} FLOPs (spent {res['flops']:.3g}, stopped by "
-            f"{res['reason']}, {res['seconds']:.0f} s)")
+            f"{res['reason']}, {res['seconds']:.0f} s; on the ladder at "
+            f"{res['settle_ladder']:.3g}; last N* error {_pct(final_error(res))})")
 
     if jobs <= 1:
         for t in tasks:
@@ -225,15 +239,15 @@ def ratio(grid: float, active: float) -> float:
     return math.inf if math.isinf(grid) else grid / active
 
 
-def summarize(results: dict, num_laws: int, a: str = "active", b: str = "grid",
-              key: str = "settle") -> dict:
+def summarize(results: dict, a: str = "active", b: str = "grid", key: str = "settle") -> dict:
     """Per-law medians over seeds and ratios b/a, their median, the share of laws on which
-    ``a`` needs no more FLOPs than ``b``, and the worst law (smallest ratio). ``key``:
-    ``"settle"`` (the study's own path) or ``"reliable"`` (its design over noise draws).
+    ``a`` needs no more FLOPs than ``b``, and the worst law (smallest ratio), over the laws in
+    ``results``. ``key``: ``"settle"`` (the study's own path), ``"settle_ladder"`` (that path
+    judged on the doubling ladder) or ``"reliable"`` (its design over noise draws).
     ``median_ratio_low`` is the median of per-law lower bounds: a study of ``b`` that never
     settled is counted at its whole spend (``flops``), the least it would have needed."""
     rows = []
-    for i in range(num_laws):
+    for i in sorted({i for i, _ in results}):
         ma = float(np.median([r[key] for r in results[(i, a)]]))
         mb = float(np.median([r[key] for r in results[(i, b)]]))
         # A study of b that never settles needed more than it spent: counted at its spend, the
@@ -252,6 +266,10 @@ def summarize(results: dict, num_laws: int, a: str = "active", b: str = "grid",
 
 def _num(x: float) -> str:
     return "never" if math.isinf(x) else f"{x:.3g}"
+
+
+def _pct(x: float) -> str:
+    return "none" if math.isinf(x) else f"{x:.1%}"
 
 
 def format_replay(results: dict, strategies=("active", "grid")) -> list[str]:
@@ -281,27 +299,28 @@ def format_family(results: dict, laws: list, targets, a: str = "active",
     (``reliable_settle``)."""
     from t2.flows.executors.prior import describe
 
-    keys = ["settle"] + (["reliable"] if all("reliable" in r for rows in results.values()
-                                               for r in rows) else [])
-    summaries = {key: summarize(results, len(laws), a, b, key) for key in keys}
-    names = {"settle": "path", "reliable": "design"}
+    rows = [r for rs in results.values() for r in rs]
+    keys = ["settle"] + [k for k in ("settle_ladder", "reliable") if all(k in r for r in rows)]
+    summaries = {key: summarize(results, a, b, key) for key in keys}
+    names = {"settle": "path", "settle_ladder": "ladder", "reliable": "design"}
     head = f"{'law':>4} {'form':>11} {'N*':>9} {'D*/N*':>7} {'k*':>6}"
     for key in keys:
         head += f" {names[key] + ' ' + a:>13} {b:>9} {b + '/' + a:>10}"
     lines = [head]
-    for i, law in enumerate(laws):
-        d = describe(law, targets)
+    for j, i in enumerate(sorted({i for i, _ in results})):
+        d = describe(laws[i], targets)
         line = (f"{i:>4} {d['form']:>11} {d['N*']:>9.3g} {d['D*/N*']:>7.0f} "
                 f"{d['k*']:>6.1f}")
         for key in keys:
-            r = summaries[key]["rows"][i]
+            r = summaries[key]["rows"][j]
             line += f" {_num(r[a]):>13} {_num(r[b]):>9} {r['ratio']:>10.2f}"
         lines.append(line)
     for key in keys:
         sm, w = summaries[key], summaries[key]["worst"]
-        what = ("path (the study's own noise draw)" if key == "settle" else
-                f"design (refitted on fresh noise; settled: {RELIABLE_SHARE:.0%} of refits "
-                "in tolerance)")
+        what = {"settle": "path (the study's own noise draw)",
+                "settle_ladder": "path judged on the doubling ladder (as often for both)",
+                "reliable": f"design (refitted on fresh noise; settled: {RELIABLE_SHARE:.0%} of "
+                            "refits in tolerance)"}[key]
         lines += [f"{what}:",
                   (f"  median per-law {b}/{a} FLOPs ratio: {sm['median_ratio']:.2f} "
                    f"over {len(sm['rows'])} laws"),
@@ -314,13 +333,23 @@ def format_family(results: dict, laws: list, targets, a: str = "active",
     return lines + [stops_line(results, (a, b))]
 
 
+def final_error(res: dict) -> float:
+    """The largest |N* error| over targets of a study's last forecast (inf: no forecast)."""
+    errors = res.get("final_error")
+    return max(abs(e) for e in errors) if errors else math.inf
+
+
 def stops_line(results: dict, strategies) -> str:
-    """Why each strategy's studies stopped and their median spend: a study that stops at the
-    round cap, well short of the budget, is judged "for good" over a shorter horizon."""
+    """Why each strategy's studies stopped, their median spend, and the median |N* error| of
+    their last forecast: a study that stops at the round cap, well short of the budget, is
+    judged "for good" over a shorter horizon; where neither settles (a law the fitted form
+    cannot represent), the last error says which strategy ends nearer the truth."""
     parts = []
     for s in strategies:
         rows = [r for (_, name), rs in results.items() if name == s for r in rs]
         reasons = Counter(r["reason"] for r in rows)
+        final = float(np.median([final_error(r) for r in rows]))
         parts.append(f"{s} " + ", ".join(f"{n} by {why}" for why, n in reasons.most_common())
-                     + f" (median spend {_num(float(np.median([r['flops'] for r in rows])))})")
+                     + f" (median spend {_num(float(np.median([r['flops'] for r in rows])))}, "
+                     f"last N* error {_pct(final)})")
     return "studies stopped: " + "; ".join(parts)

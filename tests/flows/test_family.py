@@ -14,6 +14,7 @@ from t2.flows.family import (
     ratio,
     run_family,
     simulate,
+    stops_line,
     summarize,
 )
 
@@ -29,6 +30,31 @@ def test_a_study_settles_at_the_first_round_after_which_it_stays_within_toleranc
     assert flops_to_settle(rounds, 0.25) == 1
 
 
+def test_on_the_ladder_only_spends_at_least_doubling_are_looked_at():
+    # spends 1, 2, 3, 4, 8: the ladder (thinned from the last down) is 1, 2, 4, 8
+    rounds = _rounds((1, [0.05]), (2, [0.02]), (3, [0.3]), (4, [0.01]), (8, [0.03]))
+    assert flops_to_settle(rounds, 0.1) == 4            # every round looked at
+    assert flops_to_settle(rounds, 0.1, ladder=True) == 1  # the excursion at 3 is off the ladder
+    rounds[-1].N_error = [0.2]
+    assert flops_to_settle(rounds, 0.1, ladder=True) == math.inf
+
+
+def test_a_family_in_pieces_summarizes_the_laws_it_ran():
+    results = {(10, "active"): [{"settle": 1.0, "flops": 9.0, "reason": "budget",
+                                 "final_error": [0.01, -0.03]}],
+               (10, "grid"): [{"settle": 4.0, "flops": 8.0, "reason": "exhausted",
+                               "final_error": [0.2]}],
+               (11, "active"): [{"settle": 2.0, "flops": 9.0, "reason": "budget",
+                                 "final_error": None}],
+               (11, "grid"): [{"settle": 2.0, "flops": 8.0, "reason": "exhausted",
+                               "final_error": [-0.1]}]}
+    s = summarize(results)
+    assert [r["law"] for r in s["rows"]] == [10, 11] and s["median_ratio"] == 2.5
+    line = stops_line(results, ("active", "grid"))
+    assert "active 2 by budget (median spend 9, last N* error none)" in line  # no forecast
+    assert "grid 2 by exhausted (median spend 8, last N* error 15.0%)" in line
+
+
 def test_ratios_and_summary_count_ties_and_never_settling_honestly():
     assert ratio(10.0, 2.0) == 5.0 and ratio(math.inf, math.inf) == 1.0
     assert ratio(1.0, math.inf) == 0.0 and ratio(math.inf, 1.0) == math.inf
@@ -36,7 +62,7 @@ def test_ratios_and_summary_count_ties_and_never_settling_honestly():
                (0, "grid"): [{"settle": 8.0}] * 3,
                (1, "active"): [{"settle": math.inf}] * 3, (1, "grid"): [{"settle": 4.0}] * 3,
                (2, "active"): [{"settle": math.inf}] * 3, (2, "grid"): [{"settle": math.inf}] * 3}
-    s = summarize(results, 3)
+    s = summarize(results)
     assert [r["ratio"] for r in s["rows"]] == [4.0, 0.0, 1.0]
     assert s["median_ratio"] == 1.0 and s["share_no_worse"] == pytest.approx(2 / 3)
     assert s["worst"]["law"] == 1
@@ -50,7 +76,7 @@ def test_a_grid_that_never_settles_counts_at_its_spend_in_the_lower_bound():
                (1, "grid"): [{"settle": math.inf, "flops": 8.0}] * 3,
                (2, "active"): [{"settle": 1.0, "flops": 9.0}] * 3,
                (2, "grid"): [{"settle": 3.0, "flops": 8.0}] * 3}
-    s = summarize(results, 3)
+    s = summarize(results)
     assert [r["ratio"] for r in s["rows"]] == [math.inf, 1.0, 3.0]
     assert [r["ratio_low"] for r in s["rows"]] == [4.0, 1.0, 3.0]  # never counted at 8
     assert s["median_ratio"] == 3.0 and s["median_ratio_low"] == 3.0
