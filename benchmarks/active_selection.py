@@ -22,15 +22,20 @@ fixed set of sizes spanning the same tokens/param range, cheapest level first, o
   FLOPs than the grid, and the worst law.
   Protocol against tuning to the benchmark: any selector choice is developed on the family of
   ``--law-seed 1``; the default ``--law-seed 2`` is the held-out family the reported figures
-  come from (the maintainers check on laws held back from the project).
+  come from (the maintainers check on laws held back from the project). ``--first-law K``
+  runs laws K..M-1 only: each (law, seed, strategy) is deterministic, so a family run in
+  pieces (or ``--first-seed`` for more seeds) adds up to the run in one piece.
 - ``--replay TABLE``: the runs of a real suite (``t2.flows.executors.replay``); the truth is the
   fit to all of them.
 - ``--true-law FILE`` (default ``examples/true_law.json``): one law, median over ``--seeds``
   (default 5), with the random baseline too.
 
-Two figures per study. The path figure is the one above, on the noise draw the study saw;
+Three figures per study. The path figure is the one above, on the noise draw the study saw;
 with the forecast's spread near the tolerance, when its last excursion happens is largely luck
-(one seed of one law moved grid/active from 0.12 to 8 and back). The design figure
+(one seed of one law moved grid/active from 0.12 to 8 and back). Active forecasts after every
+run, ~10x as often as the grid over the same spend, so it also has ~10x the chances of an
+excursion: the ladder figure judges the same path only at spends that at least double (the
+grid's own rounds), as often for both. The design figure
 (``--replicates R``, default 16 in family mode) refits the study's design at each spend of a
 doubling ladder on R fresh noise draws (same noise model, each refit warm from the study's law
 at that spend) and takes the FLOPs from which at least 90% of the refits are within the
@@ -121,8 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                          law_indices=(range(args.first_law, len(laws))
                                       if args.laws is not None else None))
     minutes = (time.perf_counter() - t0) / 60
-    what = (f"{len(laws)} laws{' (misspecified)' if args.misspecified else ''}, {seeds} seeds "
-            f"each" if args.laws is not None else f"{seeds} seeds")
+    some = f"laws {args.first_law}-{len(laws) - 1} of " if args.first_law else ""
+    what = (f"{some}{len(laws)} laws{' (misspecified)' if args.misspecified else ''}, {seeds} "
+            f"seeds each" if args.laws is not None else f"{seeds} seeds")
     source = f"replay of {args.replay}" if args.replay else f"noise {args.noise:.1%} per " \
              f"{args.noise_mode}"
     print(f"training FLOPs until forecast N* stays within {args.tol:.0%} ({what}, {source}, "
