@@ -307,7 +307,7 @@ def format_family(results: dict, laws: list, targets, a: str = "active",
     for key in keys:
         head += f" {names[key] + ' ' + a:>13} {b:>9} {b + '/' + a:>10}"
     lines = [head]
-    for j, i in enumerate(sorted({i for i, _ in results})):
+    for j, i in enumerate(r["law"] for r in summaries["settle"]["rows"]):
         d = describe(laws[i], targets)
         line = (f"{i:>4} {d['form']:>11} {d['N*']:>9.3g} {d['D*/N*']:>7.0f} "
                 f"{d['k*']:>6.1f}")
