@@ -296,7 +296,8 @@ def format_family(results: dict, laws: list, targets, a: str = "active",
                   b: str = "grid") -> list[str]:
     """The per-law rows and summary lines ``t2 simulate --laws`` and the benchmark print: the
     path figure (``flops_to_settle``) and, where the studies ran with replicates, the design's
-    (``reliable_settle``)."""
+    (``reliable_settle``); each row ends with the median |N* error| of each strategy's last
+    forecast."""
     from t2.flows.executors.prior import describe
 
     rows = [r for rs in results.values() for r in rs]
@@ -306,6 +307,7 @@ def format_family(results: dict, laws: list, targets, a: str = "active",
     head = f"{'law':>4} {'form':>11} {'N*':>9} {'D*/N*':>7} {'k*':>6}"
     for key in keys:
         head += f" {names[key] + ' ' + a:>13} {b:>9} {b + '/' + a:>10}"
+    head += f" {'last ' + a:>11} {b:>6}"
     lines = [head]
     for j, i in enumerate(r["law"] for r in summaries["settle"]["rows"]):
         d = describe(laws[i], targets)
@@ -314,7 +316,10 @@ def format_family(results: dict, laws: list, targets, a: str = "active",
         for key in keys:
             r = summaries[key]["rows"][j]
             line += f" {_num(r[a]):>13} {_num(r[b]):>9} {r['ratio']:>10.2f}"
-        lines.append(line)
+        # the median |N* error| of the last forecast: where neither settles (a law the fitted
+        # form cannot represent) it says which ends nearer the truth, law by law
+        last = [float(np.median([final_error(x) for x in results[(i, s)]])) for s in (a, b)]
+        lines.append(line + f" {_pct(last[0]):>11} {_pct(last[1]):>6}")
     for key in keys:
         sm, w = summaries[key], summaries[key]["worst"]
         what = {"settle": "path (the study's own noise draw)",

@@ -10,6 +10,7 @@ from t2.flows.executors.prior import draw_laws
 from t2.flows.family import (
     Task,
     flops_to_settle,
+    format_family,
     format_replay,
     ratio,
     run_family,
@@ -53,6 +54,11 @@ def test_a_family_in_pieces_summarizes_the_laws_it_ran():
     line = stops_line(results, ("active", "grid"))
     assert "active 2 by budget (median spend 9, last N* error none)" in line  # no forecast
     assert "grid 2 by exhausted (median spend 8, last N* error 15.0%)" in line
+    targets = [(2.56e19, 2e9)]
+    rows = format_family(results, draw_laws(12, targets), targets)
+    assert rows[0].split()[-3:] == ["last", "active", "grid"]
+    assert rows[1].split()[0] == "10" and rows[1].split()[-2:] == ["3.0%", "20.0%"]
+    assert rows[2].split()[0] == "11" and rows[2].split()[-2:] == ["none", "10.0%"]
 
 
 def test_ratios_and_summary_count_ties_and_never_settling_honestly():
