@@ -189,9 +189,6 @@ class SelectSpec(Spec):
     noise_per: Literal["run", "checkpoint"] = Field(
         "run", description="run: a trunk's checkpoints share its seed noise; checkpoint: "
         "independent (as separately seeded runs)")
-    hedge: float = Field(0.0, ge=0, lt=1, description="share of active runs chosen among "
-                         "candidates whose tokens/param lies in the ensemble's D*/N* interval "
-                         "(near the forecast optimum's ridge), not anywhere; 0 = none")
     storage: str | None = Field(None, description="Optuna RDB URL; None: journal in the root; "
                                 "'memory': in the process only (simulated families: no resume)")
     seed: int = Field(0, ge=0, description="seed of selection and bootstrap")

@@ -37,7 +37,6 @@ class RunRequest:
     base_D: float = 0.0
     extends: int | None = None  # Optuna trial number of the run extended
     seed: int = 0               # > 0: a rerun of a held point with another seed (a new run)
-    hedge: bool = False         # chosen near the optimum's ridge (``select.hedge``)
 
     def __post_init__(self):
         assert self.Ds and list(self.Ds) == sorted(self.Ds), self.Ds

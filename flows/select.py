@@ -21,7 +21,6 @@ their information first, so a batch does not pick the same point twice.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from abc import abstractmethod
 from collections import Counter
@@ -54,14 +53,13 @@ def params_of(req: RunRequest) -> dict[str, float]:
 def request_attrs(req: RunRequest, role: str, cfg: StudyConfig) -> dict:
     """User attributes a trial carries so a restart can rebuild the exact request."""
     return {"N": req.N, "Ds": list(req.Ds), "base_D": req.base_D, "extends": req.extends,
-            "flops": run_flops(req, cfg.train.decay_frac), "role": "hedge" if req.hedge else role,
-            "seed": req.seed}
+            "flops": run_flops(req, cfg.train.decay_frac), "role": role, "seed": req.seed}
 
 
 def request_from_attrs(attrs: dict) -> RunRequest:
     return RunRequest(N=float(attrs["N"]), Ds=tuple(float(d) for d in attrs["Ds"]),
                       base_D=float(attrs.get("base_D") or 0.0), extends=attrs.get("extends"),
-                      seed=int(attrs.get("seed") or 0), hedge=attrs.get("role") == "hedge")
+                      seed=int(attrs.get("seed") or 0))
 
 
 def known_runs(study: optuna.Study) -> tuple[list, list]:
@@ -160,57 +158,13 @@ class RandomCandidateSampler(_CandidateSampler):
 
 
 class ForecastUncertaintySampler(_CandidateSampler):
-    """Expected reduction of the forecast variance per training FLOP (module docstring).
-
-    With ``select.hedge`` = s > 0, runs near the optimum's ridge take up to that share of the
-    study's training FLOPs: whenever a candidate whose tokens/param lies in the bootstrap
-    ensemble's D*/N* interval at some target (bracketed by the nearest candidate ratios
-    outside it, ``ridge_band``) fits in what is left of the share, the best of those by the
-    same score is the next run (role "hedge" in the ledger, so a resumed study counts the
-    same share). A c-optimal design for a nonlinear law puts its runs at the edges of the
-    domain, where the assumed form says they teach most; where the form is wrong, or the fit
-    unstable, a forecast extrapolated from the edges is off, and runs near the ridge are the
-    ones that pin the optimum whatever the form.
-    """
+    """Expected reduction of the forecast variance per training FLOP (module docstring)."""
 
     def _choose(self, cands, finished, pending):
         if self.state is None:  # no fit yet: the cheapest candidate still spreads the design
             return min(cands, key=lambda c: run_flops(c, self.cfg.train.decay_frac))
         scores = acquisition(self.state, cands, finished, pending, self.cfg, self.trunk_of)
-        share = self.cfg.select.hedge
-        if share > 0:
-            f = self.cfg.train.decay_frac
-            spent = sum(t.user_attrs.get("flops", 0.0) for t in self._trials)
-            hedged = sum(t.user_attrs.get("flops", 0.0) for t in self._trials
-                         if t.user_attrs.get("role") == "hedge")
-            cost = np.array([run_flops(c, f) for c in cands])
-            band = ridge_band(self.state, cands, self.cfg.select.interval) & (
-                hedged + cost <= share * (spent + cost) * (1 + 1e-9))
-            if band.any():
-                best = cands[int(np.argmax(np.where(band, scores, -np.inf)))]
-                return dataclasses.replace(best, hedge=True)
         return cands[int(np.argmax(scores))]
-
-    def propose(self, study: optuna.Study) -> RunRequest | None:
-        self._trials = study.get_trials(deepcopy=False)
-        return super().propose(study)
-
-
-def ridge_band(state: RoundFit, cands: list[RunRequest], q: float) -> np.ndarray:
-    """(C,) bool: candidates whose D/N lies in the ensemble's central ``q`` interval of D*/N*
-    at some target, widened to the nearest candidate ratio below and above it (so the band
-    always holds a ratio on each side of the forecast); all False without an interval."""
-    _, iv = state.forecast.tokens_per_param(q)
-    ratios = np.array([c.D / c.N for c in cands])
-    keep = np.zeros(len(cands), bool)
-    for lo, hi in iv:
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            continue
-        below, above = ratios[ratios <= lo * (1 + 1e-9)], ratios[ratios >= hi * (1 - 1e-9)]
-        lo = below.max() if below.size else ratios.min()
-        hi = above.min() if above.size else ratios.max()
-        keep |= (ratios >= lo * (1 - 1e-9)) & (ratios <= hi * (1 + 1e-9))
-    return keep
 
 
 def acquisition(state: RoundFit, cands: list[RunRequest], finished: list, pending: list,

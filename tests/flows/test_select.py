@@ -14,10 +14,10 @@ from t2.fitting.design import (
 )
 from t2.fitting.laws import T2LossLaw, loss_params
 from t2.fitting.optimal import allocate, optimal_allocation
-from t2.flows import ledger, select
+from t2.flows import ledger
 from t2.flows.config import load_study
 from t2.flows.executors.truth import TrueLaw
-from t2.flows.plan import RunRequest, ratio_grid, run_flops
+from t2.flows.plan import RunRequest, run_flops
 from t2.flows.records import Checkpoint, Evaluation, Observation
 from t2.flows.rounds import fit_round
 from t2.flows.select import (
@@ -188,45 +188,3 @@ def test_nothing_affordable_means_no_proposal(sim_study, tmp_path):
     study = ledger.open_ledger(cfg, tmp_path, sampler)
     sampler.update(None, remaining=1.0)
     assert sampler.propose(study) is None
-
-
-def test_hedge_spends_its_share_on_runs_near_the_ridge_and_the_ledger_remembers(sim_study,
-                                                                                tmp_path):
-    cfg = load_study(sim_study(**{"select.hedge": 0.5}))
-    sampler = make_sampler(cfg, "active")
-    study = ledger.open_ledger(cfg, tmp_path, sampler)
-    state = fit_round(_observations([5e6, 1e7, 2e7], [20, 200, 2000]), [(2.56e19, 2e9)],
-                      num_bootstrap=16)
-    sampler.update(state, cfg.budget.train_flops)
-    (lo, hi), = state.forecast.tokens_per_param(cfg.select.interval)[1]
-    ledger.enqueue(study, [RunRequest(N=2e7, Ds=(4e9,))], "seed", cfg)
-    study.tell(study.ask(search_space(cfg)), 0.0)  # the seed run, finished
-    reqs = []
-    for _ in range(6):
-        req = sampler.propose(study)
-        trial = study.ask(search_space(cfg))
-        for key, value in select.request_attrs(req, "active", cfg).items():
-            trial.set_user_attr(key, value)
-        study.tell(trial, 0.0)
-        reqs.append(req)
-    hedges = [r for r in reqs if r.hedge]
-    assert hedges and len(hedges) < len(reqs)
-    # every hedge's tokens/param is in the ensemble's D*/N* interval widened to the nearest
-    # grid ratio on either side (here the interval lies beyond the grid's largest ratio)
-    grid = ratio_grid(cfg)
-    lo = max([x for x in grid if x <= lo], default=grid.min())
-    hi = min([x for x in grid if x >= hi], default=grid.max())
-    assert all(lo * (1 - 1e-9) <= r.D / r.N <= hi * (1 + 1e-9) for r in hedges)
-    spent = sum(t.user_attrs["flops"] for t in study.get_trials())
-    hedged = sum(t.user_attrs["flops"] for t in study.get_trials()
-                 if t.user_attrs["role"] == "hedge")
-    assert 0 < hedged <= 0.5 * spent * (1 + 1e-9)
-    # a restart rebuilds the request, hedge flag included
-    again = [select.request_from_attrs(t.user_attrs) for t in study.get_trials()[1:]]
-    assert [r.hedge for r in again] == [r.hedge for r in reqs]
-
-
-def test_no_hedge_by_default_and_its_share_is_checked(sim_study):
-    assert load_study(sim_study()).select.hedge == 0.0
-    with pytest.raises(Exception, match="hedge"):
-        load_study(sim_study(**{"select.hedge": 1.0}))
