@@ -1,0 +1,119 @@
+"""Can a study see that its law's form is wrong? Residual scales of the fitted form, per law.
+
+    python benchmarks/misfit.py --laws 24 [--law-seed 2] [--draws 2]
+
+For each law of a family (``t2.flows.executors.prior``), of the fitted form and misspecified
+(``--misspecified`` forms: a bend in D, an N–D interaction, a k exponent that drifts with the
+loss; ``t2.flows.executors.misspecified``), the study's whole isoFLOP grid schedule is drawn
+``--draws`` times with the study simulator's noise (``--noise`` per run, shared by the run's
+checkpoints, σ/4 per checkpoint and σ/4 per k) and the T² Approach 1 law is fitted cold, as a
+round does. Two robust residual scales (1.4826·median |r|, r = log predicted − log observed),
+each over the noise sd it would have if the form were right:
+
+- ``all``: every row, over the row noise sd σ·√(1 + 2/16); the seed noise of a run is in it;
+- ``k-shape``: a checkpoint's rows minus their mean over k, over (σ/4)·√(1 − 1/K): only how
+  the loss falls with k at one checkpoint, free of the run's and the checkpoint's noise.
+
+Near 1 the data cannot tell the form is wrong. Beside them, the fit's N* error at the study's
+first target. The last line is ``ratio=<smallest k-shape of a k-drift law / largest of a
+fitted-form law>``: above 1, a threshold on the k-shape scale separates the two on this family.
+Nothing is chosen from it yet (docs/selection.md says what it is for).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np
+from t2.fitting.checks import FitError
+from t2.fitting.fit import fit_t2_loss
+from t2.fitting.forecast import forecast
+from t2.flows.config import load_study
+from t2.flows.driver import true_optima
+from t2.flows.executors.prior import draw_laws
+from t2.flows.executors.simulated import SimulatedExecutor
+from t2.flows.plan import grid_schedule
+from t2.flows.rounds import fit_arrays
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def grid_design(cfg) -> list[tuple]:
+    """(trial, trunk, N, D) of every checkpoint of the study's isoFLOP grid schedule."""
+    return [(i, i, req.N, D) for i, req in enumerate(grid_schedule(cfg)) for D in req.Ds]
+
+
+def residual_scales(law, obs, sigma: float, ks) -> tuple[float, float]:
+    """(all, k-shape): the robust residual scales of ``law`` on ``obs`` over their noise sd."""
+    arrays, _ = fit_arrays(obs, "t2")
+    r = np.log(law.predict(arrays["N"], arrays["D"], arrays["k"])) - np.log(arrays["L"])
+    K = len(ks)
+    within = r.reshape(-1, K) - r.reshape(-1, K).mean(axis=1, keepdims=True)
+    scale_all = 1.4826 * np.median(np.abs(r - np.median(r))) / (sigma * math.sqrt(1 + 2 / 16))
+    scale_k = 1.4826 * np.median(np.abs(within)) / (sigma / 4 * math.sqrt(1 - 1 / K))
+    return float(scale_all), float(scale_k)
+
+
+def measure(cfg, law, draws: int, sigma: float, index: int) -> dict:
+    """Median over ``draws`` noise draws of the grid design: both scales and the N* error."""
+    targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
+    ex = SimulatedExecutor(law, cfg.eval.ks, noise=sigma, seed=0)
+    truth, design = true_optima(law, targets), grid_design(cfg)
+    rows = []
+    for d in range(draws):
+        obs = ex.redraw(design, np.random.default_rng([index, d]))
+        arrays, _ = fit_arrays(obs, "t2")
+        try:
+            fitted = fit_t2_loss(**arrays)
+        except (FitError, ValueError):
+            continue
+        err = math.expm1(float(forecast(fitted, [], targets).point[0, 0] - truth[0, 0]))
+        rows.append((*residual_scales(fitted, obs, sigma, cfg.eval.ks), err))
+    if not rows:
+        return {"all": math.nan, "k": math.nan, "error": math.nan}
+    a, k, e = np.median(np.array(rows), axis=0)
+    return {"all": float(a), "k": float(k), "error": float(e)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--laws", type=int, default=24)
+    p.add_argument("--law-seed", type=int, default=2)
+    p.add_argument("--draws", type=int, default=2)
+    p.add_argument("--study", default=str(ROOT / "examples" / "cluster.yaml"))
+    p.add_argument("--noise", type=float, default=0.01)
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    cfg = load_study(args.study, ["tracking.enabled=false"])
+    targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
+    print(f"residual scales over the noise sd, the grid's design ({len(grid_design(cfg))} "
+          f"checkpoints), {args.draws} draws per law, law-seed {args.law_seed}, {args.study}:")
+    print(f"{'family':>12} {'law':>4} {'form':>12} {'all':>6} {'k-shape':>8} {'N* error':>9}")
+    by_form: dict[str, list[float]] = {}
+    for mis in (False, True):
+        laws = draw_laws(args.laws, targets, seed=args.law_seed, misspecified=mis)
+        for i, law in enumerate(laws):
+            form = getattr(law, "form", "fitted")
+            m = measure(cfg, law, args.draws, args.noise, i)
+            by_form.setdefault(form, []).append(m["k"])
+            print(f"{'misspecified' if mis else 'fitted':>12} {i:>4} {form:>12} {m['all']:>6.2f} "
+                  f"{m['k']:>8.2f} {m['error']:>+9.1%}", flush=True)
+    for form, ks in by_form.items():
+        print(f"k-shape, {form}: median {np.nanmedian(ks):.2f}, range {np.nanmin(ks):.2f}–"
+              f"{np.nanmax(ks):.2f} ({len(ks)} laws)")
+    print(f"({time.perf_counter() - t0:.0f} s)")
+    drift, fitted = by_form.get("kdrift", [math.nan]), by_form["fitted"]
+    print(f"ratio={np.nanmin(drift) / np.nanmax(fitted):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
