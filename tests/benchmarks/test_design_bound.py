@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
 import pytest
+from bench_scripts import load_script
 from t2.flows.config import load_study
 from t2.flows.executors.prior import draw_laws
 
 pytestmark = pytest.mark.slow  # a greedy design over a hundred candidates: seconds
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "design_bound.py"
 STUDY = Path(__file__).resolve().parents[2] / "examples" / "cluster.yaml"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("design_bound", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_reruns_with_new_seeds_reach_a_forecast_sd_no_later_and_the_grid_no_earlier():
     """Seeds only add candidates, so the greedy design with them gets there no later; both
     oracle designs open as the grid does and then choose, so they beat its schedule here."""
-    m = load_script()
+    m = load_script("design_bound")
     base = load_study(STUDY, ["tracking.enabled=false", "design.max_seeds=1"])
     seeds = load_study(STUDY, ["tracking.enabled=false", "design.max_seeds=4"])
     sd = m._Sd(base, 0.01)

@@ -9,25 +9,18 @@ section, once finishing and once killed past its budget.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from bench_scripts import BENCHMARKS, load_script
 
 pytestmark = pytest.mark.slow
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
+SCRIPT = BENCHMARKS / "gpu_check.py"
 
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -94,13 +87,13 @@ def child_args(tmp_path):
 
 
 def test_a_section_in_its_own_process_returns_its_record(tmp_path):
-    record = load_script().run_child("fit", child_args(tmp_path), 120, False)
+    record = load_script("gpu_check").run_child("fit", child_args(tmp_path), 120, False)
     assert record["status"] == "ok", record
     assert record["forecast_training"] == "no measured FLOP rate" and record["wall_seconds"] > 0
 
 
 def test_a_section_past_its_budget_is_killed_and_recorded_as_a_timeout(tmp_path):
-    gpu_check = load_script()
+    gpu_check = load_script("gpu_check")
     gpu_check.GRACE = 0
     record = gpu_check.run_child("fit", child_args(tmp_path), 0.3, False)
     assert record["status"] == "timeout" and "killed" in record["error"]

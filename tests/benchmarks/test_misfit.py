@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from bench_scripts import load_script
 from t2.flows.config import load_study
 from t2.flows.executors.prior import draw_laws
 
 pytestmark = pytest.mark.slow  # two cold T² fits: seconds
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "misfit.py"
 STUDY = Path(__file__).resolve().parents[2] / "examples" / "cluster.yaml"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("misfit", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_k_shape_scale_is_the_noise_for_the_fitted_form_and_far_above_it_for_k_drift():
     """Under the fitted form the within-checkpoint residuals are the per-k noise (scale ~1);
     a k exponent that drifts with the loss bends every checkpoint's k curve the same way."""
-    m = load_script()
+    m = load_script("misfit")
     cfg = load_study(STUDY, ["tracking.enabled=false"])
     targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
     fitted = draw_laws(1, targets, seed=2)[0]
