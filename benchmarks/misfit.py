@@ -1,10 +1,11 @@
 """Can a study see that its law's form is wrong? Residual scales of the fitted form, per law.
 
-    python benchmarks/misfit.py --laws 24 [--law-seed 2] [--draws 2]
+    python benchmarks/misfit.py --laws 24 [--law-seed 2] [--draws 2] [--design grid|opening]
 
 For each law of a family (``t2.flows.executors.prior``), of the fitted form and misspecified
-(``--misspecified`` forms: a bend in D, an N–D interaction, a k exponent that drifts with the
-loss; ``t2.flows.executors.misspecified``), the study's whole isoFLOP grid schedule is drawn
+(forms: a bend in D, an N–D interaction, a k exponent that drifts with the loss;
+``t2.flows.executors.misspecified``), the study's whole isoFLOP grid schedule (``--design
+opening``: only the grid's opening, the design every active study fits first) is drawn
 ``--draws`` times with the study simulator's noise (``--noise`` per run, shared by the run's
 checkpoints, σ/4 per checkpoint and σ/4 per k) and the T² Approach 1 law is fitted cold, as a
 round does. Two robust residual scales (1.4826·median |r|, r = log predicted − log observed),
@@ -14,10 +15,12 @@ each over the noise sd it would have if the form were right:
 - ``k-shape``: a checkpoint's rows minus their mean over k, over (σ/4)·√(1 − 1/K): only how
   the loss falls with k at one checkpoint, free of the run's and the checkpoint's noise.
 
-Near 1 the data cannot tell the form is wrong. Beside them, the fit's N* error at the study's
-first target. The last line is ``ratio=<smallest k-shape of a k-drift law / largest of a
-fitted-form law>``: above 1, a threshold on the k-shape scale separates the two on this family.
-Nothing is chosen from it yet (docs/selection.md says what it is for).
+Near 1 the data cannot tell the form is wrong. Beside them the k trend of
+``t2.fitting.misfit`` (which needs no noise model: its t and rel, and whether it flags), and the
+fit's N* error at the study's first target. The last line is ``ratio=<smallest k-shape of a
+k-drift law / largest of a fitted-form law>``: above 1, a threshold on the k-shape scale
+separates the two on this family. ``t2.fitting.misfit``'s thresholds were read off this script
+at ``--law-seed 1`` (the development family).
 """
 
 from __future__ import annotations
@@ -36,19 +39,22 @@ import numpy as np
 from t2.fitting.checks import FitError
 from t2.fitting.fit import fit_t2_loss
 from t2.fitting.forecast import forecast
+from t2.fitting.misfit import k_trend
 from t2.flows.config import load_study
 from t2.flows.driver import true_optima
 from t2.flows.executors.prior import draw_laws
 from t2.flows.executors.simulated import SimulatedExecutor
-from t2.flows.plan import grid_schedule
-from t2.flows.rounds import fit_arrays
+from t2.flows.plan import grid_opening, grid_schedule
+from t2.flows.rounds import checkpoint_of_rows, fit_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def grid_design(cfg) -> list[tuple]:
-    """(trial, trunk, N, D) of every checkpoint of the study's isoFLOP grid schedule."""
-    return [(i, i, req.N, D) for i, req in enumerate(grid_schedule(cfg)) for D in req.Ds]
+def grid_design(cfg, opening: bool = False) -> list[tuple]:
+    """(trial, trunk, N, D) of every checkpoint of the study's isoFLOP grid schedule (or of
+    its opening)."""
+    runs = grid_opening(cfg) if opening else grid_schedule(cfg)
+    return [(i, i, req.N, D) for i, req in enumerate(runs) for D in req.Ds]
 
 
 def residual_scales(law, obs, sigma: float, ks) -> tuple[float, float]:
@@ -62,11 +68,12 @@ def residual_scales(law, obs, sigma: float, ks) -> tuple[float, float]:
     return float(scale_all), float(scale_k)
 
 
-def measure(cfg, law, draws: int, sigma: float, index: int) -> dict:
-    """Median over ``draws`` noise draws of the grid design: both scales and the N* error."""
+def measure(cfg, law, draws: int, sigma: float, index: int, opening: bool = False) -> dict:
+    """Median over ``draws`` noise draws of the grid design: both scales, the k trend's t and
+    rel (and the share of draws it flags), and the N* error."""
     targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
     ex = SimulatedExecutor(law, cfg.eval.ks, noise=sigma, seed=0)
-    truth, design = true_optima(law, targets), grid_design(cfg)
+    truth, design = true_optima(law, targets), grid_design(cfg, opening)
     rows = []
     for d in range(draws):
         obs = ex.redraw(design, np.random.default_rng([index, d]))
@@ -76,11 +83,15 @@ def measure(cfg, law, draws: int, sigma: float, index: int) -> dict:
         except (FitError, ValueError):
             continue
         err = math.expm1(float(forecast(fitted, [], targets).point[0, 0] - truth[0, 0]))
-        rows.append((*residual_scales(fitted, obs, sigma, cfg.eval.ks), err))
+        trend = k_trend(fitted, **arrays, checkpoint=checkpoint_of_rows(obs))
+        t, rel, flag = ((trend.t, trend.rel, float(trend.flags())) if trend is not None
+                        else (math.nan, math.nan, 0.0))
+        rows.append((*residual_scales(fitted, obs, sigma, cfg.eval.ks), t, rel, flag, err))
     if not rows:
-        return {"all": math.nan, "k": math.nan, "error": math.nan}
-    a, k, e = np.median(np.array(rows), axis=0)
-    return {"all": float(a), "k": float(k), "error": float(e)}
+        return dict.fromkeys(("all", "k", "t", "rel", "flags", "error"), math.nan)
+    a, k, t, rel, flag, e = np.median(np.array(rows), axis=0)
+    return {"all": float(a), "k": float(k), "t": float(t), "rel": float(rel), "flags": float(flag),
+            "error": float(e)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,25 +101,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--draws", type=int, default=2)
     p.add_argument("--study", default=str(ROOT / "examples" / "cluster.yaml"))
     p.add_argument("--noise", type=float, default=0.01)
+    p.add_argument("--design", choices=["grid", "opening"], default="grid")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     cfg = load_study(args.study, ["tracking.enabled=false"])
     targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
-    print(f"residual scales over the noise sd, the grid's design ({len(grid_design(cfg))} "
-          f"checkpoints), {args.draws} draws per law, law-seed {args.law_seed}, {args.study}:")
-    print(f"{'family':>12} {'law':>4} {'form':>12} {'all':>6} {'k-shape':>8} {'N* error':>9}")
+    opening = args.design == "opening"
+    print(f"residual scales over the noise sd, the grid's {'opening' if opening else 'design'} "
+          f"({len(grid_design(cfg, opening))} checkpoints), {args.draws} draws per law, "
+          f"law-seed {args.law_seed}, {args.study}:")
+    print(f"{'family':>12} {'law':>4} {'form':>12} {'all':>6} {'k-shape':>8} {'k-trend t':>9} "
+          f"{'rel':>6} {'flags':>5} {'N* error':>9}")
     by_form: dict[str, list[float]] = {}
+    trends: dict[str, list[tuple]] = {}
     for mis in (False, True):
         laws = draw_laws(args.laws, targets, seed=args.law_seed, misspecified=mis)
         for i, law in enumerate(laws):
             form = getattr(law, "form", "fitted")
-            m = measure(cfg, law, args.draws, args.noise, i)
+            m = measure(cfg, law, args.draws, args.noise, i, opening)
             by_form.setdefault(form, []).append(m["k"])
+            trends.setdefault(form, []).append((abs(m["t"]), m["rel"], m["flags"]))
             print(f"{'misspecified' if mis else 'fitted':>12} {i:>4} {form:>12} {m['all']:>6.2f} "
-                  f"{m['k']:>8.2f} {m['error']:>+9.1%}", flush=True)
+                  f"{m['k']:>8.2f} {m['t']:>+9.2f} {m['rel']:>6.2f} {m['flags']:>5.2f} "
+                  f"{m['error']:>+9.1%}", flush=True)
     for form, ks in by_form.items():
+        t, rel, flag = np.array(trends[form]).T
         print(f"k-shape, {form}: median {np.nanmedian(ks):.2f}, range {np.nanmin(ks):.2f}–"
-              f"{np.nanmax(ks):.2f} ({len(ks)} laws)")
+              f"{np.nanmax(ks):.2f} ({len(ks)} laws); k trend |t| {np.nanmin(t):.1f}–"
+              f"{np.nanmax(t):.1f}, rel {np.nanmin(rel):.2f}–{np.nanmax(rel):.2f}, flagged on "
+              f"{np.mean(flag > 0.5):.0%} of laws")
     print(f"({time.perf_counter() - t0:.0f} s)")
     drift, fitted = by_form.get("kdrift", [math.nan]), by_form["fitted"]
     print(f"ratio={np.nanmin(drift) / np.nanmax(fitted):.2f}")

@@ -145,7 +145,8 @@ class RoundRecord:
     (parameter dicts), ``N_error`` (T,) the forecast's error against a known truth (simulation).
     ``laws`` holds the same per task × approach (``task, approach, law, samples, forecast,
     interval``, or ``reason`` where a law is not identifiable), Approach 2 fitted to
-    ``approach2`` ("counts" or "likelihood").
+    ``approach2`` ("counts" or "likelihood"). ``k_trend`` (``slope, t, rel, num_checkpoints``,
+    ``flags``): whether the T² law's one k exponent drifts with the loss (``t2.fitting.misfit``).
     """
 
     num_runs: int
@@ -160,6 +161,7 @@ class RoundRecord:
     N_error: list | None = None
     laws: list[dict] = field(default_factory=list)
     approach2: str | None = None   # Approach 2's data (eval.approach2); None: before it was kept
+    k_trend: dict | None = None    # the k exponent's drift with the loss (t2.fitting.misfit)
 
     @property
     def fitted(self) -> bool:

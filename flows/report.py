@@ -24,6 +24,7 @@ from t2.fitting.bootstrap import Bootstrap, bootstrap_fit
 from t2.fitting.checks import FitError
 from t2.fitting.fit import fit_chinchilla
 from t2.fitting.forecast import Forecast, forecast
+from t2.fitting.misfit import REL_MIN, T_MIN, KTrend, k_trend
 from t2.fitting.optimal import optimal_allocation, optimal_pooled
 from t2.flows import ledger
 from t2.flows.config import StudyConfig, load_study
@@ -32,7 +33,14 @@ from t2.flows.report_extrapolation import extrapolation_rows, extrapolation_tabl
 from t2.flows.report_plots import plot_all, plot_task
 from t2.flows.report_posttrain import posttrain_lines, posttrain_section
 from t2.flows.report_tasks import task_rows, task_table, validation_table
-from t2.flows.rounds import RoundFit, boot_of, fit_arrays, fit_round, law_fits_of
+from t2.flows.rounds import (
+    RoundFit,
+    boot_of,
+    checkpoint_of_rows,
+    fit_arrays,
+    fit_round,
+    law_fits_of,
+)
 from t2.flows.steps import StudyPaths
 from t2.flows.task_fits import POOLED, LawFit, resampling_units
 from t2.flows.validation import budgets, measured
@@ -149,8 +157,24 @@ def _repetition(state: dict) -> str:
             "(Muennighoff et al. 2023, arXiv 2305.16264: up to ~4 epochs cost little).")
 
 
+def k_trend_line(trend: KTrend | None) -> str:
+    """One sentence on whether the law's one k exponent drifts with the loss."""
+    if trend is None:
+        return ("k exponent check (t2.fitting.misfit): not possible here (fewer than 5 "
+                "checkpoints with 3 or more k, or no k effect in the law).")
+    head = (f"k exponent check (t2.fitting.misfit): each checkpoint's own γ against its loss, "
+            f"t = {trend.t:+.1f}, γ changing by {trend.rel:.0%} of the law's across the data "
+            f"({trend.num_checkpoints} checkpoints)")
+    if not trend.flags():
+        return head + f": below what it flags (|t| ≥ {T_MIN:g} and ≥ {REL_MIN:.0%})."
+    return (head + ". **The k exponent drifts with the loss**: the law's one γ is that of the "
+            "losses the runs reached, not of the forecast optimum's, so k* and N* can be far "
+            "off (in simulation up to +330%: docs/selection.md). Runs that reach losses "
+            "near the optimum's are what pins γ there.")
+
+
 def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated=None,
-              posttrained=None) -> str:
+              posttrained=None, trend: KTrend | None = None) -> str:
     pct = f"{q:.0%}"
     lines = [f"# T² study `{cfg.name}`", "",
              (f"{state['num_runs']} runs, {state['num_checkpoints']} checkpoints, "
@@ -204,6 +228,7 @@ def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated
         lines += ["", ("† The bootstrap interval excludes the full-data fit: refits on resampled "
                        "runs land elsewhere, so this forecast is unstable (too few runs, or a "
                        "direction the design does not pin down). Add runs before relying on it.")]
+    lines += ["", k_trend_line(trend)]
     if pooled:
         lines += ["", (f"Deployment (C_total {pooled['c_total']:.3g}): N* {pooled['N']:.3g}, "
                        f"D* {pooled['D']:.3g}, k* {pooled['k']:.3g}, training share "
@@ -244,6 +269,7 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
     except (FitError, ValueError) as err:  # too few or degenerate runs: say so, plot nothing
         return _write_unfitted(out, cfg, paths, study, obs, err, quiet)
     extra = extrapolation_rows(obs, cfg)
+    trend = k_trend(law, **fit_arrays(obs, "t2")[0], checkpoint=checkpoint_of_rows(obs))
     dep = cfg.budget.deployment
     pooled = None
     if dep is not None:
@@ -264,9 +290,10 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
         "t2_intervals": boot.intervals(q), "num_bootstrap": len(boot.laws), "forecast": rows,
         "per_task": per_task, "validation": validated, "posttrain": posttrained,
         "extrapolation": extra, "ratio_vs_c_inf": ratios, "deployment": pooled, "state": state,
+        "k_trend": None if trend is None else {**trend.to_dict(), "flags": trend.flags()},
         "true_law": true_law.to_dict() if true_law is not None else None})
     text = _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task, validated,
-                     posttrained)
+                     posttrained, trend)
     atomic_write(out / "report.md", text)
     mark_done(out, {"num_runs": state["num_runs"]})
     _log_artifacts(cfg, paths, [out / "report.md", out / "report.json", *plots])

@@ -27,6 +27,7 @@ from t2.fitting.checks import FitError
 from t2.fitting.fit import fit_chinchilla, fit_t2_loss
 from t2.fitting.forecast import Forecast, forecast
 from t2.fitting.laws import law_from_dict, loss_params
+from t2.fitting.misfit import KTrend, k_trend
 from t2.flows.records import Observation, RoundRecord
 from t2.flows.task_fits import (
     COLD_GROWTH,
@@ -52,6 +53,7 @@ class RoundFit:
     cold_at: int = 0            # number of checkpoints at the last cold (grid-start) fit
     laws: tuple[LawFit, ...] = ()   # every task × approach, and the pooled Approach 2
     approach2: str = "counts"       # the data Approach 2 was fitted to (eval.approach2)
+    k_trend: KTrend | None = None   # the k exponent's drift with the loss (t2.fitting.misfit)
 
     @property
     def law(self):
@@ -82,6 +84,11 @@ def fit_arrays(obs: list[Observation], kind: str) -> tuple[dict, np.ndarray]:
             for k, L in sorted(o.loss_k.items())]
     N, D, k, L, run = (np.array(c, float) for c in zip(*rows)) if rows else [np.array([])] * 5
     return {"N": N, "D": D, "k": k, "L": L}, run.astype(int)
+
+
+def checkpoint_of_rows(obs: list[Observation]) -> np.ndarray:
+    """The index in ``obs`` of each row of ``fit_arrays(obs, "t2")``."""
+    return np.repeat(np.arange(len(obs)), [len(o.loss_k) for o in obs])
 
 
 def fittable(obs: list[Observation]) -> bool:
@@ -126,8 +133,9 @@ def fit_round(obs: list[Observation], targets, *, num_bootstrap: int = 32, seed:
         boot = bootstrap(fit_fn, arrays, groups, num_bootstrap, seed, law)
     except (FitError, ValueError):
         return None
+    trend = k_trend(law, **arrays, checkpoint=checkpoint_of_rows(obs)) if kind == "t2" else None
     fit = RoundFit(kind=kind, boot=boot, forecast=forecast(law, boot.laws, targets), ks=ks,
-                   cold_at=len(obs) if cold else prev.cold_at)
+                   cold_at=len(obs) if cold else prev.cold_at, k_trend=trend)
     if not per_task:
         return fit
     laws = fit_task_laws(obs, targets, primary=fit, num_bootstrap=num_bootstrap, seed=seed,
@@ -148,7 +156,9 @@ def round_record(fit: RoundFit | None, *, num_runs: int, num_checkpoints: int, f
                        forecast=np.exp(fc.point).tolist(),
                        interval=np.exp(fc.interval(interval)).tolist(),
                        width=fc.width(interval).tolist(), N_error=error, approach2=fit.approach2,
-                       laws=[_law_record(f, interval) for f in fit.laws])
+                       laws=[_law_record(f, interval) for f in fit.laws],
+                       k_trend=None if fit.k_trend is None
+                       else {**fit.k_trend.to_dict(), "flags": fit.k_trend.flags()})
 
 
 def _law_record(f: LawFit, q: float) -> dict:

@@ -82,6 +82,9 @@ class StudyTracking:
         every task × approach (``{task}.a{approach}.target{t}.N_opt``)."""
         metrics = {"flops_spent": rec.flops, "num_runs": rec.num_runs,
                    **_forecast_metrics("", rec.forecast, rec.interval)}
+        if rec.k_trend:  # the k exponent's drift with the loss (t2.fitting.misfit)
+            metrics.update({f"k_trend.{key}": float(rec.k_trend[key])
+                            for key in ("t", "rel", "flags") if math.isfinite(rec.k_trend[key])})
         for law in rec.laws:
             prefix = re.sub(r"[^A-Za-z0-9_./ -]", "_", f"{law['task']}.a{law['approach']}.")
             metrics.update(_forecast_metrics(prefix, law.get("forecast"), law.get("interval")))

@@ -233,6 +233,11 @@ def _status_run(args) -> int:
         console.print("no forecast yet (too few finished runs)")
     else:
         console.print(_forecast_table(st.cfg, st.forecast))
+        trend = st.forecast.k_trend
+        if trend and trend.get("flags"):
+            console.print(f"the k exponent drifts with the loss (t = {trend['t']:+.1f}, "
+                          f"{trend['rel']:.0%} across the data): the forecast's one γ may not "
+                          "be the optimum's (docs/selection.md)")
     return 0
 
 

@@ -36,6 +36,8 @@ def test_simulate_writes_the_report_and_status_shows_the_forecast(
     row = report["forecast"][0]
     assert row["N_lo"] <= row["N"] <= row["N_hi"] and row["tokens_per_param"] > 100
     assert row["chin_tokens_per_param"] < row["tokens_per_param"]  # T² overtrains
+    # the simulated law is of the fitted form: the k exponent check runs and does not flag
+    assert report["k_trend"]["flags"] is False and "k exponent check" in out
     for name in ("forecast.png", "fit.png", "ratio_vs_cinf.png", "pass_at_k.png", "_SUCCESS"):
         assert (root / "report" / name).is_file()
     ratios = [r["tokens_per_param"] for r in report["ratio_vs_c_inf"]]

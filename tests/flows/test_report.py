@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 from t2.fitting import T2LossLaw
+from t2.fitting.misfit import KTrend
 from t2.flows.config import load_study
 from t2.flows.report import _markdown
 from t2.flows.report_tasks import pass_at_k
@@ -28,6 +29,20 @@ def test_an_interval_that_excludes_the_fit_is_flagged(sim_study):
     assert "†" not in inside
     outside = _markdown(cfg, state, [_row(1e8, 1.2e8, 2e8)], extra, ratios, None, 0.8)
     assert "1e+08 [1.2e+08, 2e+08]†" in outside and "excludes the full-data fit" in outside
+
+
+def test_a_k_exponent_that_drifts_with_the_loss_is_said_in_the_report(sim_study):
+    cfg = load_study(sim_study())
+    state = {"num_runs": 5, "num_checkpoints": 9, "flops": 1e18}
+    extra, ratios = [], [{"c_train": 1e19, "c_inf": 1e9, "N": 1e8, "k": 5, "tokens_per_param": 20}]
+    rows = [_row(1e8, 5e7, 2e8)]
+    quiet = _markdown(cfg, state, rows, extra, ratios, None, 0.8,
+                      trend=KTrend(slope=0.01, t=1.2, rel=0.05, num_checkpoints=30))
+    assert "t = +1.2" in quiet and "drifts" not in quiet
+    drift = _markdown(cfg, state, rows, extra, ratios, None, 0.8,
+                      trend=KTrend(slope=-0.2, t=-16.0, rel=1.7, num_checkpoints=30))
+    assert "The k exponent drifts with the loss" in drift and "far off" in drift
+    assert "not possible here" in _markdown(cfg, state, rows, extra, ratios, None, 0.8)
 
 
 def test_a_sparse_chinchilla_pass_rate_gives_an_infinite_ratio_bound_without_a_warning():
