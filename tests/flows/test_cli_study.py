@@ -47,7 +47,7 @@ def test_simulate_writes_the_report_and_status_shows_the_forecast(
     assert "forecast after" in out and "training FLOPs" in out and "finished" in out
     assert "drifts" not in out
     # a round whose k-exponent check flagged: status warns
-    newest = sorted((root / "rounds").glob("round-*.json"))[-1]
+    newest = max((root / "rounds").glob("round-*.json"))
     rec = json.loads(newest.read_text())
     rec["k_trend"] = {**rec["k_trend"], "t": -17.5, "rel": 1.6, "flags": True}
     newest.write_text(json.dumps(rec))
