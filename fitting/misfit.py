@@ -58,8 +58,9 @@ class KTrend:
         return abs(self.t) >= t_min and self.rel >= rel_min
 
     def to_dict(self) -> dict:
+        """The fields and the verdict at the default thresholds (round records, report.json)."""
         return {"slope": self.slope, "t": self.t, "rel": self.rel,
-                "num_checkpoints": self.num_checkpoints}
+                "num_checkpoints": self.num_checkpoints, "flags": self.flags()}
 
 
 def k_trend(law, N, D, k, L, checkpoint) -> KTrend | None:

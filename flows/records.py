@@ -145,8 +145,8 @@ class RoundRecord:
     (parameter dicts), ``N_error`` (T,) the forecast's error against a known truth (simulation).
     ``laws`` holds the same per task × approach (``task, approach, law, samples, forecast,
     interval``, or ``reason`` where a law is not identifiable), Approach 2 fitted to
-    ``approach2`` ("counts" or "likelihood"). ``k_trend`` (``slope, t, rel, num_checkpoints``,
-    ``flags``): whether the T² law's one k exponent drifts with the loss (``t2.fitting.misfit``).
+    ``approach2`` ("counts" or "likelihood"). ``k_trend`` (``slope, t, rel, num_checkpoints,
+    flags``): whether the T² law's one k exponent drifts with the loss (``t2.fitting.misfit``).
     """
 
     num_runs: int

@@ -290,7 +290,7 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
         "t2_intervals": boot.intervals(q), "num_bootstrap": len(boot.laws), "forecast": rows,
         "per_task": per_task, "validation": validated, "posttrain": posttrained,
         "extrapolation": extra, "ratio_vs_c_inf": ratios, "deployment": pooled, "state": state,
-        "k_trend": None if trend is None else {**trend.to_dict(), "flags": trend.flags()},
+        "k_trend": None if trend is None else trend.to_dict(),
         "true_law": true_law.to_dict() if true_law is not None else None})
     text = _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task, validated,
                      posttrained, trend)

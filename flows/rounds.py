@@ -157,8 +157,7 @@ def round_record(fit: RoundFit | None, *, num_runs: int, num_checkpoints: int, f
                        interval=np.exp(fc.interval(interval)).tolist(),
                        width=fc.width(interval).tolist(), N_error=error, approach2=fit.approach2,
                        laws=[_law_record(f, interval) for f in fit.laws],
-                       k_trend=None if fit.k_trend is None
-                       else {**fit.k_trend.to_dict(), "flags": fit.k_trend.flags()})
+                       k_trend=None if fit.k_trend is None else fit.k_trend.to_dict())
 
 
 def _law_record(f: LawFit, q: float) -> dict:
