@@ -5,12 +5,13 @@
     np.exp(fc.point[0])            # N*, D*, k* of the full-data law at the first target
     np.exp(fc.interval(0.8)[0])    # (3, 2): their central 80% intervals over the bootstrap laws
 
-The one forecast of t2: each round of a study (its MLflow metrics, ``t2 status`` and the
-selector), the report and ``t2 forecast`` all go through ``forecast``, so the same laws give the
-same point and interval everywhere. Loss laws (Chinchilla, T² Approach 1) are allocated together
-by the vectorized ``t2.fitting.optimal.allocate``; a Beta law (T² Approach 2) by
-``optimal_allocation``. D* = C_train/6N* and k* = C_inf/2N* (Roberts et al. 2026, arXiv
-2604.01411): k* is what the inference budget buys at N*, whether or not the law has a k term.
+The one forecast of t2: each round of a study (its MLflow metrics, ``t2 status`` and the selector),
+the report and ``t2 forecast`` all go through ``forecast``, so the same laws give the same point and
+interval everywhere. Loss laws (Chinchilla, T² Approach 1) are allocated together by the vectorized
+``t2.fitting.optimal.allocate``; a Beta law (T² Approach 2) and a law whose k exponent drifts with
+the loss (``t2.fitting.drift``) by ``optimal_allocation``. D* = C_train/6N* and k* = C_inf/2N*
+(Roberts et al. 2026, arXiv 2604.01411): k* is what the inference budget buys at N*, whether or not
+the law has a k term.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from t2.fitting.laws import T2BetaLaw, loss_params
+from t2.fitting.laws import T2BetaLaw, T2DriftLaw, loss_params
 from t2.fitting.optimal import allocate, optimal_allocation
 
 QUANTITIES = ("N", "D", "k")
@@ -92,7 +93,7 @@ def optima(laws, targets) -> np.ndarray:
     ci = np.array([c for _, c in targets], float)
     if not laws:
         return np.empty((0, len(ct), 3))
-    if not any(isinstance(law, T2BetaLaw) for law in laws):
+    if not any(isinstance(law, (T2BetaLaw, T2DriftLaw)) for law in laws):
         return allocate(loss_params(laws)[:, None, :], ct[None, :], ci[None, :])
     return np.stack([_numeric(law, ct, ci) for law in laws])
 

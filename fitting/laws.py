@@ -3,9 +3,10 @@
     law = ChinchillaLaw(E=1.8172, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658)
     law.predict(N=1e9, D=2e10); law.N_opt(1e21); save_law(law, "fit.json"); load_law("fit.json")
 
-JSON files hold the parameters at top level (``E, A, B, alpha, beta`` and optionally ``G, gamma``)
-plus ``"law": "chinchilla" | "t2_loss" | "t2_beta"``; floats are written with ``repr`` so no digit
-is lost (rounded coefficients bias forecasts; Besiroglu et al. 2024, arXiv 2404.10102).
+JSON files hold the parameters at top level (``E, A, B, alpha, beta`` and optionally ``G, gamma``,
+``kappa, L_ref``) plus ``"law": "chinchilla" | "t2_loss" | "t2_kdrift" | "t2_beta"``; floats are
+written with ``repr`` so no digit is lost (rounded coefficients bias forecasts; Besiroglu et al.
+2024, arXiv 2404.10102).
 """
 
 from __future__ import annotations
@@ -112,6 +113,41 @@ class T2LossLaw(_Surface):
 
 
 @dataclass(frozen=True)
+class T2DriftLaw(_Surface):
+    """T² Approach 1 with a k exponent that follows the loss (``t2.fitting.drift``):
+    ``L(N, D, k) = S + G/k^(gamma·exp(kappa·(L_ref − S)))`` with ``S = E + A/N^alpha + B/D^beta``.
+
+    ``L_ref`` is fixed when the law is fitted (a loss inside the data), not a free parameter:
+    with ``kappa = 0`` this is ``T2LossLaw``. At k = 1 the k term is G whatever the exponent.
+    """
+
+    G: float
+    gamma: float
+    kappa: float
+    L_ref: float
+    info: dict = field(default_factory=dict, compare=False, repr=False)
+    kind = "t2_kdrift"
+
+    def k_exponent(self, N, D):
+        """The k exponent of a model of size N trained on D tokens."""
+        with np.errstate(over="ignore"):
+            return self.gamma * np.exp(self.kappa * (self.L_ref - self.surface(N, D)))
+
+    def predict(self, N, D, k):
+        k = np.asarray(k, float)
+        return self.surface(N, D) + self.G * k ** -self.k_exponent(N, D)
+
+    def pass_at_k(self, N, D, k):
+        return np.exp(-self.predict(N, D, k))
+
+    def chinchilla(self, k: float = 1.0) -> ChinchillaLaw:
+        """The (N, D) surface at k = 1 (only there is the k term a constant, G)."""
+        if k != 1.0:
+            raise ValueError("T2DriftLaw.chinchilla: the k term depends on (N, D) unless k = 1")
+        return ChinchillaLaw(self.E + self.G, self.A, self.B, self.alpha, self.beta)
+
+
+@dataclass(frozen=True)
 class T2BetaLaw(_Law):
     """T² Approach 2: per-problem accuracy ``p ~ Beta(a, b)`` whose moments follow the loss.
 
@@ -153,13 +189,16 @@ def beta_ab(theta: np.ndarray, L):
         return mu * nu, (1.0 - mu) * nu
 
 
-LAWS = {cls.kind: cls for cls in (ChinchillaLaw, T2LossLaw, T2BetaLaw)}
+LAWS = {cls.kind: cls for cls in (ChinchillaLaw, T2LossLaw, T2DriftLaw, T2BetaLaw)}
 # The parameter order of a loss law as an array (vectorized forecasts and design information).
 LOSS_PARAMS = ("E", "A", "B", "alpha", "beta", "G", "gamma")
 
 
 def loss_params(laws) -> np.ndarray:
-    """(len(laws), 7) parameters in ``LOSS_PARAMS`` order; a Chinchilla law has G = gamma = 0."""
+    """(len(laws), 7) parameters in ``LOSS_PARAMS`` order; a Chinchilla law has G = gamma = 0.
+    A ``T2DriftLaw`` has no such row (its k exponent is not one number): ``TypeError``."""
+    if any(isinstance(law, T2DriftLaw) for law in laws):
+        raise TypeError("loss_params: a T2DriftLaw is not a 7-parameter loss law")
     return np.array([[getattr(law, name, 0.0) for name in LOSS_PARAMS] for law in laws],
                     dtype=float).reshape(-1, len(LOSS_PARAMS))
 
@@ -169,6 +208,7 @@ def law_from_dict(data: dict):
     if not isinstance(data, dict):
         raise ValueError("law JSON: expected an object")  # noqa: TRY004 (bad user input)
     kind = data.get("law") or ("t2_beta" if "theta1" in data else
+                               "t2_kdrift" if "kappa" in data else
                                "t2_loss" if "G" in data else "chinchilla")
     if kind not in LAWS:
         raise ValueError(f"law JSON: unknown law {kind!r} (expected one of {sorted(LAWS)})")

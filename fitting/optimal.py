@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from t2.fitting.laws import ChinchillaLaw, T2BetaLaw, T2LossLaw, loss_params
+from t2.fitting.laws import ChinchillaLaw, T2BetaLaw, T2DriftLaw, T2LossLaw, loss_params
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Allocation:
 
 
 def _loss(law, N, D, k):
-    if isinstance(law, T2LossLaw):
+    if isinstance(law, (T2LossLaw, T2DriftLaw)):
         return law.predict(N, D, k)
     if isinstance(law, T2BetaLaw):
         return -np.log(np.maximum(law.predict(N, D, k), 1e-300))
@@ -121,7 +121,8 @@ def _integer_k(law, N, c_train, c_inf):
 
 
 def _numeric_log_n(law, c_train, c_inf):
-    """Maximize accuracy (minimize -log Acc) over log N for a Beta law, budget by budget."""
+    """Minimize the loss (-log Acc for a Beta law) over log N, budget by budget: the laws
+    without a closed first-order condition (Beta, k exponent that drifts)."""
     out = []
     for ct, ci in zip(np.atleast_1d(c_train), np.atleast_1d(c_inf)):
         def f(u, ct=ct, ci=ci):
@@ -158,12 +159,13 @@ def optimal_allocation(law, c_train, c_inf) -> Allocation:
     """Best (N, D, k) with ``6ND = c_train`` and ``2Nk = c_inf`` (scalars or arrays of budgets)."""
     ct, ci = np.broadcast_arrays(_check_budget("c_train", c_train), _check_budget("c_inf", c_inf))
     nd = law.loss_law if isinstance(law, T2BetaLaw) else law
-    base = nd.chinchilla() if isinstance(nd, T2LossLaw) else nd
+    base = nd.chinchilla() if isinstance(nd, (T2LossLaw, T2DriftLaw)) else nd
     N_chin = np.minimum(base.N_opt(ct), ci / 2.0)
     chin = _squeeze(_build(law, N_chin, ct, ci))
     if isinstance(law, ChinchillaLaw):
         return chin
-    N = _numeric_log_n(law, ct, ci) if isinstance(law, T2BetaLaw) else _solve_law(law, ct, ci)
+    numeric = isinstance(law, (T2BetaLaw, T2DriftLaw))
+    N = _numeric_log_n(law, ct, ci) if numeric else _solve_law(law, ct, ci)
     return _squeeze(_build(law, N, ct, ci, chin))
 
 
@@ -207,7 +209,7 @@ def optimal_pooled(law, c_total, T, Q) -> Allocation:
     Reports ``c_train = 6ND``, ``c_inf = 2Nk`` (per generated token per query) and the training
     share of the bill. ``chinchilla``: the same budget spent by a law without the k term (k = 1).
     """
-    if isinstance(law, T2BetaLaw):
+    if isinstance(law, (T2BetaLaw, T2DriftLaw)):
         raise ValueError("optimal_pooled: supported for loss laws (Chinchilla, T² loss)")  # noqa: TRY004
     for name, v in (("T", T), ("Q", Q)):
         if not np.isfinite(v) or v <= 0:

@@ -180,7 +180,10 @@ def simulate(task: Task, law, root: Path) -> dict:
     out = {"settle": flops_to_settle(result.rounds, task.tol),
            "settle_ladder": flops_to_settle(result.rounds, task.tol, ladder=True),
            "flops": result.flops,
-           "reason": result.reason, "final_error": result.rounds[-1].N_error}
+           "reason": result.reason, "final_error": result.rounds[-1].N_error,
+           # rounds whose forecast was the drift law's (the k-exponent check flagged)
+           "drift_rounds": sum(1 for r in result.rounds if r.drift),
+           "drift_last": bool(result.rounds[-1].drift)}
     if task.replicates and task.replay is None:
         out["reliable"] = reliable_settle(driver.study, result.rounds, ex, truth, targets,
                                           replicates=task.replicates, tol=task.tol,
@@ -212,10 +215,12 @@ def run_family(study: str | Path, laws: list, *, strategies=("active", "grid"), 
     def record(task, res):
         out[(task.law_index, task.strategy)].append({"seed": task.seed, **res})
         reliable = f", reliably at {res['reliable']:.3g}" if "reliable" in res else ""
+        last = ", the last" if res.get("drift_last") else ""
         log(f"law {task.law_index:>3} seed {task.seed} {task.strategy:>6}: settles at "
             f"{res['settle']:.3g}{reliable} FLOPs (spent {res['flops']:.3g}, stopped by "
             f"{res['reason']}, {res['seconds']:.0f} s; on the ladder at "
-            f"{res['settle_ladder']:.3g}; last N* error {_pct(final_error(res))})")
+            f"{res['settle_ladder']:.3g}; last N* error {_pct(final_error(res))}; drift law "
+            f"in {res.get('drift_rounds', 0)} rounds{last})")
 
     if jobs <= 1:
         for t in tasks:
@@ -348,13 +353,17 @@ def stops_line(results: dict, strategies) -> str:
     """Why each strategy's studies stopped, their median spend, and the median |N* error| of
     their last forecast: a study that stops at the round cap, well short of the budget, is
     judged "for good" over a shorter horizon; where neither settles (a law the fitted form
-    cannot represent), the last error says which strategy ends nearer the truth."""
+    cannot represent), the last error says which strategy ends nearer the truth; and in how
+    many the last forecast was the drift law's (``t2.fitting.drift``: the k-exponent check
+    flagged)."""
     parts = []
     for s in strategies:
         rows = [r for (_, name), rs in results.items() if name == s for r in rs]
         reasons = Counter(r["reason"] for r in rows)
         final = float(np.median([final_error(r) for r in rows]))
+        drift = sum(bool(r.get("drift_last")) for r in rows)
         parts.append(f"{s} " + ", ".join(f"{n} by {why}" for why, n in reasons.most_common())
                      + f" (median spend {_num(float(np.median([r['flops'] for r in rows])))}, "
-                     f"last N* error {_pct(final)})")
+                     f"last N* error {_pct(final)}, last forecast by the drift law in {drift} "
+                     f"of {len(rows)})")
     return "studies stopped: " + "; ".join(parts)

@@ -146,7 +146,9 @@ class RoundRecord:
     ``laws`` holds the same per task × approach (``task, approach, law, samples, forecast,
     interval``, or ``reason`` where a law is not identifiable), Approach 2 fitted to
     ``approach2`` ("counts" or "likelihood"). ``k_trend`` (``slope, t, rel, num_checkpoints,
-    flags``): whether the T² law's one k exponent drifts with the loss (``t2.fitting.misfit``).
+    flags``): whether the T² law's one k exponent drifts with the loss (``t2.fitting.misfit``);
+    where it flags, ``drift`` (``law, samples``) is the law whose k exponent follows the loss
+    (``t2.fitting.drift``) and ``forecast``, ``interval``, ``width``, ``N_error`` are its.
     """
 
     num_runs: int
@@ -162,6 +164,7 @@ class RoundRecord:
     laws: list[dict] = field(default_factory=list)
     approach2: str | None = None   # Approach 2's data (eval.approach2); None: before it was kept
     k_trend: dict | None = None    # the k exponent's drift with the loss (t2.fitting.misfit)
+    drift: dict | None = None      # {law, samples} of the drift law, where k_trend flags
 
     @property
     def fitted(self) -> bool:

@@ -37,6 +37,8 @@ from t2.flows.rounds import (
     RoundFit,
     boot_of,
     checkpoint_of_rows,
+    drift_bootstrap,
+    drift_of,
     fit_arrays,
     fit_round,
     law_fits_of,
@@ -52,27 +54,28 @@ def read_rounds(paths: StudyPaths) -> list[RoundRecord]:
 
 
 def final_fit(cfg: StudyConfig, obs, rounds: list[RoundRecord]):
-    """(kind, Bootstrap, per-task LawFits) of the laws on all observations: the last round's
-    when it saw them all with the study's Approach-2 data (it does once a study has run, unless
-    ``eval.approach2`` changed since), else fitted now as a round would be."""
+    """(kind, Bootstrap, per-task LawFits, drift Bootstrap or None) of the laws on all
+    observations: the last round's when it saw them all with the study's Approach-2 data (it
+    does once a study has run, unless ``eval.approach2`` changed since), else fitted now as a
+    round would be."""
     targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
     last = rounds[-1] if rounds else None
     prev = None
     if last is not None and last.fitted:
         if (last.num_checkpoints == len(obs)
                 and (last.approach2 or "counts") == cfg.eval.approach2):
-            return last.kind, boot_of(last), law_fits_of(last, targets)
+            return last.kind, boot_of(last), law_fits_of(last, targets), drift_of(last)
         # warm from the last round's laws, as the round after it would be (and cold too)
         boot = boot_of(last)
         prev = RoundFit(kind=last.kind, boot=boot, forecast=forecast(boot.law, [], targets),
-                        laws=tuple(law_fits_of(last, targets)))
+                        laws=tuple(law_fits_of(last, targets)), drift=drift_of(last))
     fit = fit_round(obs, targets, num_bootstrap=cfg.select.num_bootstrap,
                     seed=cfg.select.seed + len({o.run for o in obs}), prev=prev,
                     approach2=cfg.eval.approach2)
     if fit is None:
         raise FitError(f"no law converged on {len(obs)} checkpoints of "
                        f"{len({o.N for o in obs})} sizes: too few, or too degenerate to fit")
-    return fit.kind, fit.boot, list(fit.laws)
+    return fit.kind, fit.boot, list(fit.laws), fit.drift
 
 
 def forecast_rows(cfg: StudyConfig, law, fc: Forecast, chin_law, q: float) -> list[dict]:
@@ -157,8 +160,21 @@ def _repetition(state: dict) -> str:
             "(Muennighoff et al. 2023, arXiv 2305.16264: up to ~4 epochs cost little).")
 
 
-def k_trend_line(trend: KTrend | None) -> str:
-    """One sentence on whether the law's one k exponent drifts with the loss."""
+def drift_rows(drift, targets, q: float) -> dict:
+    """The drift law (``t2.fitting.drift``) and its forecast per target, with intervals."""
+    fc = forecast(drift.law, drift.laws, targets)
+    iv = np.exp(fc.interval(q))
+    rows = []
+    for t, (c_train, c_inf) in enumerate(targets):
+        N, D, k = np.exp(fc.point[t])
+        rows.append({"c_train": c_train, "c_inf": c_inf, "N": N, "D": D, "k": k,
+                     "N_lo": iv[t, 0, 0], "N_hi": iv[t, 0, 1]})
+    return {"law": drift.law.to_dict(), "num_bootstrap": len(drift.laws), "forecast": rows}
+
+
+def k_trend_line(trend: KTrend | None, drifted: dict | None = None, rows=()) -> str:
+    """One sentence on whether the law's one k exponent drifts with the loss, and where it
+    does, the forecast of the law whose k exponent follows the loss (``drift_rows``)."""
     if trend is None:
         return ("k exponent check (t2.fitting.misfit): not possible here (fewer than 5 "
                 "checkpoints with 3 or more k, or no k effect in the law).")
@@ -170,11 +186,23 @@ def k_trend_line(trend: KTrend | None) -> str:
     return (head + ". **The k exponent drifts with the loss**: the law's one γ is that of the "
             "losses the runs reached, not of the forecast optimum's, so k* and N* can be far "
             "off (in simulation up to +330%: docs/selection.md). Runs that reach losses "
-            "near the optimum's are what pins γ there.")
+            "near the optimum's are what pins γ there." + _drift_sentence(drifted, rows))
+
+
+def _drift_sentence(drifted: dict | None, rows) -> str:
+    if not drifted:
+        return (" No law whose k exponent follows the loss converged on these rows "
+                "(t2.fitting.drift): the forecast stays the one-γ law's.")
+    f, law = drifted["forecast"][0], drifted["law"]
+    than = f" (the table's one-γ law: {rows[0]['N']:.3g})" if rows else ""
+    return (f" A law whose k exponent follows the loss, γ·exp(κ·(L_ref − L)) with κ = "
+            f"{law['kappa']:.2f} per nat (t2.fitting.drift), forecasts N* = {f['N']:.3g} "
+            f"(interval {f['N_lo']:.3g}–{f['N_hi']:.3g}), D* = {f['D']:.3g}, k* = {f['k']:.3g} at "
+            f"the first target{than}; the study's rounds (t2 status, MLflow) report this one.")
 
 
 def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated=None,
-              posttrained=None, trend: KTrend | None = None) -> str:
+              posttrained=None, trend: KTrend | None = None, drifted: dict | None = None) -> str:
     pct = f"{q:.0%}"
     lines = [f"# T² study `{cfg.name}`", "",
              (f"{state['num_runs']} runs, {state['num_checkpoints']} checkpoints, "
@@ -228,7 +256,7 @@ def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated
         lines += ["", ("† The bootstrap interval excludes the full-data fit: refits on resampled "
                        "runs land elsewhere, so this forecast is unstable (too few runs, or a "
                        "direction the design does not pin down). Add runs before relying on it.")]
-    lines += ["", k_trend_line(trend)]
+    lines += ["", k_trend_line(trend, drifted, rows)]
     if pooled:
         lines += ["", (f"Deployment (C_total {pooled['c_total']:.3g}): N* {pooled['N']:.3g}, "
                        f"D* {pooled['D']:.3g}, k* {pooled['k']:.3g}, training share "
@@ -255,7 +283,7 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
     targets = [(t.c_train, t.c_inf) for t in cfg.budget.targets]
     obs_arrays = fit_arrays(obs, "chinchilla")[0]
     try:
-        kind, boot, laws = final_fit(cfg, obs, rounds)
+        kind, boot, laws, drift = final_fit(cfg, obs, rounds)
         if kind != "t2":
             raise ValueError("no task losses at two or more k: there is no T² law to forecast "
                              "with (eval.ks)")
@@ -269,7 +297,12 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
     except (FitError, ValueError) as err:  # too few or degenerate runs: say so, plot nothing
         return _write_unfitted(out, cfg, paths, study, obs, err, quiet)
     extra = extrapolation_rows(obs, cfg)
-    trend = k_trend(law, **fit_arrays(obs, "t2")[0], checkpoint=checkpoint_of_rows(obs))
+    t2_rows, units = fit_arrays(obs, "t2")
+    trend = k_trend(law, **t2_rows, checkpoint=checkpoint_of_rows(obs))
+    if trend is not None and trend.flags() and drift is None:  # a round from before t2 kept it
+        drift = drift_bootstrap(t2_rows, units, law, cfg.select.num_bootstrap, cfg.select.seed,
+                                None)
+    drifted = None if drift is None or not trend.flags() else drift_rows(drift, targets, q)
     dep = cfg.budget.deployment
     pooled = None
     if dep is not None:
@@ -290,10 +323,10 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
         "t2_intervals": boot.intervals(q), "num_bootstrap": len(boot.laws), "forecast": rows,
         "per_task": per_task, "validation": validated, "posttrain": posttrained,
         "extrapolation": extra, "ratio_vs_c_inf": ratios, "deployment": pooled, "state": state,
-        "k_trend": None if trend is None else trend.to_dict(),
+        "k_trend": None if trend is None else trend.to_dict(), "k_drift": drifted,
         "true_law": true_law.to_dict() if true_law is not None else None})
     text = _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task, validated,
-                     posttrained, trend)
+                     posttrained, trend, drifted)
     atomic_write(out / "report.md", text)
     mark_done(out, {"num_runs": state["num_runs"]})
     _log_artifacts(cfg, paths, [out / "report.md", out / "report.json", *plots])

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from t2.fitting.bootstrap import Bootstrap
 from t2.fitting.checks import FitError
+from t2.fitting.drift import fit_t2_drift
 from t2.fitting.fit import fit_chinchilla, fit_t2_loss
 from t2.fitting.forecast import Forecast, forecast
 from t2.fitting.laws import law_from_dict, loss_params
@@ -54,6 +55,7 @@ class RoundFit:
     laws: tuple[LawFit, ...] = ()   # every task × approach, and the pooled Approach 2
     approach2: str = "counts"       # the data Approach 2 was fitted to (eval.approach2)
     k_trend: KTrend | None = None   # the k exponent's drift with the loss (t2.fitting.misfit)
+    drift: Bootstrap | None = None  # the drift law's bootstrap, where k_trend flags
 
     @property
     def law(self):
@@ -65,7 +67,8 @@ class RoundFit:
 
     @property
     def theta(self) -> np.ndarray:
-        """(1 + B, 7) the point law and the bootstrap laws: the selector's ensemble."""
+        """(1 + B, 7) the point law and the bootstrap laws: the selector's ensemble (the one-γ
+    law's even where the forecast is the drift law's)."""
         return loss_params([self.boot.law, *self.boot.laws])
 
 
@@ -110,11 +113,39 @@ def point_forecast(obs: list[Observation], targets, init=None) -> np.ndarray | N
     if not fittable(obs):
         return None
     _, kind, fit_fn = _law_kind(obs)
+    arrays = fit_arrays(obs, kind)[0]
     try:
-        law = best_fit(fit_fn, fit_arrays(obs, kind)[0], init, init is None)
+        law = best_fit(fit_fn, arrays, init, init is None)
     except (FitError, ValueError):
         return None
+    if kind == "t2" and flags(k_trend(law, **arrays, checkpoint=checkpoint_of_rows(obs))):
+        try:
+            law = fit_t2_drift(**arrays, init=law)
+        except FitError:
+            pass
     return forecast(law, [], targets).point
+
+
+def flags(trend: KTrend | None) -> bool:
+    return trend is not None and trend.flags()
+
+
+def drift_bootstrap(arrays: dict, groups, law, num: int, seed: int,
+                    prev: Bootstrap | None) -> Bootstrap | None:
+    """The drift law (``t2.fitting.drift``) fitted to the rows the one-γ ``law`` was, from ``law``
+    and warm from the last round's drift law; the lower objective wins. Its bootstrap resamples the
+    same units with the same seed. None where it does not converge."""
+    def attempt(init):
+        try:
+            return [fit_t2_drift(**arrays, init=init)]
+        except (FitError, ValueError):
+            return []
+
+    fits = attempt(law) + (attempt(prev.law) if prev is not None else [])
+    if not fits:
+        return None
+    drift = min(fits, key=lambda lw: lw.info["objective"])
+    return bootstrap(fit_t2_drift, arrays, groups, num, seed, drift)
 
 
 def fit_round(obs: list[Observation], targets, *, num_bootstrap: int = 32, seed: int = 0,
@@ -134,8 +165,13 @@ def fit_round(obs: list[Observation], targets, *, num_bootstrap: int = 32, seed:
     except (FitError, ValueError):
         return None
     trend = k_trend(law, **arrays, checkpoint=checkpoint_of_rows(obs)) if kind == "t2" else None
-    fit = RoundFit(kind=kind, boot=boot, forecast=forecast(law, boot.laws, targets), ks=ks,
-                   cold_at=len(obs) if cold else prev.cold_at, k_trend=trend)
+    # Where the one-γ law is shown wrong, the forecast is the drift law's (the selector still
+    # designs with the one-γ ensemble: ``theta``).
+    drift = drift_bootstrap(arrays, groups, law, num_bootstrap, seed,
+                            prev.drift if prev is not None else None) if flags(trend) else None
+    fc_boot = drift if drift is not None else boot
+    fit = RoundFit(kind=kind, boot=boot, forecast=forecast(fc_boot.law, fc_boot.laws, targets),
+                   ks=ks, cold_at=len(obs) if cold else prev.cold_at, k_trend=trend, drift=drift)
     if not per_task:
         return fit
     laws = fit_task_laws(obs, targets, primary=fit, num_bootstrap=num_bootstrap, seed=seed,
@@ -157,7 +193,10 @@ def round_record(fit: RoundFit | None, *, num_runs: int, num_checkpoints: int, f
                        interval=np.exp(fc.interval(interval)).tolist(),
                        width=fc.width(interval).tolist(), N_error=error, approach2=fit.approach2,
                        laws=[_law_record(f, interval) for f in fit.laws],
-                       k_trend=None if fit.k_trend is None else fit.k_trend.to_dict())
+                       k_trend=None if fit.k_trend is None else fit.k_trend.to_dict(),
+                       drift=None if fit.drift is None else {
+                           "law": fit.drift.law.to_dict(),
+                           "samples": [lw.to_dict() for lw in fit.drift.laws]})
 
 
 def _law_record(f: LawFit, q: float) -> dict:
@@ -173,6 +212,14 @@ def _law_record(f: LawFit, q: float) -> dict:
 def boot_of(rec: RoundRecord) -> Bootstrap:
     """The point law and bootstrap laws a round record keeps."""
     return Bootstrap(law=law_from_dict(rec.law), laws=[law_from_dict(s) for s in rec.samples])
+
+
+def drift_of(rec: RoundRecord) -> Bootstrap | None:
+    """The drift law and its bootstrap a round record keeps (None: the round had none)."""
+    if not rec.drift:
+        return None
+    return Bootstrap(law=law_from_dict(rec.drift["law"]),
+                     laws=[law_from_dict(s) for s in rec.drift["samples"]])
 
 
 def law_fits_of(rec: RoundRecord, targets) -> list[LawFit]:

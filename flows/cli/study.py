@@ -235,9 +235,13 @@ def _status_run(args) -> int:
         console.print(_forecast_table(st.cfg, st.forecast))
         trend = st.forecast.k_trend
         if trend and trend.get("flags"):
+            drift = st.forecast.drift
             console.print(f"the k exponent drifts with the loss (t = {trend['t']:+.1f}, "
-                          f"{trend['rel']:.0%} across the data): the forecast's one γ may not "
-                          "be the optimum's (docs/selection.md)")
+                          f"{trend['rel']:.0%} across the data): " + (
+                              f"the forecast is the law whose k exponent follows the loss "
+                              f"(κ = {drift['law']['kappa']:.2f} per nat; t2.fitting.drift)"
+                              if drift else "the forecast's one γ may not be the optimum's "
+                              "(docs/selection.md)"))
     return 0
 
 

@@ -58,11 +58,13 @@ def test_nothing_to_tell_is_none_not_a_number():
     assert k_trend(LAW, N[one_k], D[one_k], k[one_k], L[one_k], c[one_k]) is None
 
 
-def test_every_round_records_its_k_trend():
+def test_every_round_records_its_k_trend_and_forecasts_with_the_drift_law_where_it_flags():
     """``fit_round`` runs the check on the law it fitted; the round's record (MLflow, ``t2
-    status``) keeps it with its verdict."""
+    status``) keeps it with its verdict. Where it flags, the round's forecast is the drift
+    law's (``t2.fitting.drift``), kept in the record; the selector's ensemble stays one-γ."""
+    from t2.fitting.forecast import forecast
     from t2.flows.records import Checkpoint, Evaluation, Observation
-    from t2.flows.rounds import fit_round, round_record
+    from t2.flows.rounds import drift_of, fit_round, round_record
 
     def observations(truth):
         N, D, k, L, c = _rows(truth, sizes=(5e6, 1e7, 2e7, 4e7, 8e7), ratios=(20, 200, 2000))
@@ -80,3 +82,11 @@ def test_every_round_records_its_k_trend():
     rec = round_record(drift, num_runs=5, num_checkpoints=15, flops=1.0, interval=0.8)
     assert rec.k_trend["flags"] is True and rec.k_trend["t"] == drift.k_trend.t
     assert rec.to_dict()["k_trend"]["num_checkpoints"] == 15
+    assert right.drift is None and "drift" not in round_record(
+        right, num_runs=5, num_checkpoints=15, flops=1.0, interval=0.8).to_dict()
+    assert drift.drift.law.kind == "t2_kdrift" and drift.drift.law.kappa > 0.3
+    assert np.array_equal(drift.forecast.point,
+                          forecast(drift.drift.law, drift.drift.laws, targets).point)
+    assert drift.theta.shape == (1 + len(drift.boot.laws), 7)
+    assert drift_of(rec) is not None and drift_of(rec).law == drift.drift.law
+    assert len(drift_of(rec).laws) == len(drift.drift.laws) > 0

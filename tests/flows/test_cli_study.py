@@ -1,6 +1,7 @@
 """``t2 plan | simulate | status`` end to end through the CLI entry point."""
 
 import json
+import math
 
 import pytest
 from t2.flows.cli.main import main
@@ -53,3 +54,34 @@ def test_simulate_writes_the_report_and_status_shows_the_forecast(
     newest.write_text(json.dumps(rec))
     assert main(["status", str(root)]) == 0
     assert "the k exponent drifts with the loss (t = -17.5" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_drifting_k_exponent_gets_the_drift_law_s_forecast_in_rounds_report_and_status(
+        sim_study, tmp_path, capsys):
+    """A simulated law whose k exponent follows the loss (the study's losses sit around L_ref):
+    the check flags, every round from the first fit forecasts with the drift law, the report
+    gives its forecast beside the one-γ table's, and it is nearer the truth than that one."""
+    from study_files import TRUE_LAW
+    from t2.flows.executors.misspecified import KDriftLaw
+    from t2.flows.executors.truth import TrueLaw
+
+    law = tmp_path / "kdrift.json"
+    law.write_text(json.dumps({**TRUE_LAW, "form": "kdrift", "kappa": 1.0, "L_ref": 4.5}))
+    root = tmp_path / "r"
+    assert main(["simulate", str(sim_study()), "--true-law", str(law), "--root", str(root),
+                 "--set", "select.max_rounds=4"]) == 0
+    out = capsys.readouterr().out
+    assert "A law whose k exponent follows the loss" in out
+    rounds = [json.loads(p.read_text()) for p in sorted((root / "rounds").glob("round-*.json"))]
+    fitted = [r for r in rounds if "forecast" in r]
+    assert fitted and all(r["k_trend"]["flags"] and r["drift"]["law"]["law"] == "t2_kdrift"
+                          for r in fitted)
+    report = json.loads((root / "report" / "report.json").read_text())
+    truth = KDriftLaw(TrueLaw(**TRUE_LAW), kappa=1.0, L_ref=4.5).optima([(2.56e19, 2e9)])[0, 0]
+    drift_n, one_n = report["k_drift"]["forecast"][0]["N"], report["forecast"][0]["N"]
+    assert drift_n == pytest.approx(fitted[-1]["forecast"][0][0], rel=1e-9)
+    assert abs(math.log(drift_n) - truth) < abs(math.log(one_n) - truth)
+    assert main(["status", str(root)]) == 0
+    assert "the forecast is the law whose k exponent follows the loss" in " ".join(
+        capsys.readouterr().out.split())

@@ -44,7 +44,7 @@ def test_a_family_in_pieces_summarizes_the_laws_it_ran():
     results = {(10, "active"): [{"settle": 1.0, "flops": 9.0, "reason": "budget",
                                  "final_error": [0.01, -0.03]}],
                (10, "grid"): [{"settle": 4.0, "flops": 8.0, "reason": "exhausted",
-                               "final_error": [0.2]}],
+                               "final_error": [0.2], "drift_last": True}],
                (11, "active"): [{"settle": 2.0, "flops": 9.0, "reason": "budget",
                                  "final_error": None}],
                (11, "grid"): [{"settle": 2.0, "flops": 8.0, "reason": "exhausted",
@@ -52,8 +52,9 @@ def test_a_family_in_pieces_summarizes_the_laws_it_ran():
     s = summarize(results)
     assert [r["law"] for r in s["rows"]] == [10, 11] and s["median_ratio"] == 2.5
     line = stops_line(results, ("active", "grid"))
-    assert "active 2 by budget (median spend 9, last N* error none)" in line  # no forecast
-    assert "grid 2 by exhausted (median spend 8, last N* error 15.0%)" in line
+    assert "active 2 by budget (median spend 9, last N* error none, " in line  # no forecast
+    assert "grid 2 by exhausted (median spend 8, last N* error 15.0%, " in line
+    assert "last forecast by the drift law in 1 of 2)" in line
     targets = [(2.56e19, 2e9)]
     rows = format_family(results, draw_laws(12, targets), targets)
     assert rows[0].split()[-3:] == ["last", "active", "grid"]
