@@ -278,7 +278,9 @@ class Driver:
         arrays = fit_arrays(obs, "chinchilla")[0]
         try:
             chin = fit_chinchilla(arrays["N"], arrays["D"], arrays["L"])
-            plan = validation_plan(self.cfg, state.law, chin)
+            # the study's forecast: the drift law's where the k-trend check flagged
+            law = state.drift.law if state.drift is not None else state.law
+            plan = validation_plan(self.cfg, law, chin)
         except (FitError, ValueError) as err:
             return f"no optimum to validate ({err})"
         write_json(saved, [v.to_dict() for v in plan])

@@ -172,7 +172,7 @@ def drift_rows(drift, targets, q: float) -> dict:
     return {"law": drift.law.to_dict(), "num_bootstrap": len(drift.laws), "forecast": rows}
 
 
-def k_trend_line(trend: KTrend | None, drifted: dict | None = None, rows=()) -> str:
+def k_trend_line(trend: KTrend | None, drifted: dict | None = None) -> str:
     """One sentence on whether the law's one k exponent drifts with the loss, and where it
     does, the forecast of the law whose k exponent follows the loss (``drift_rows``)."""
     if trend is None:
@@ -186,19 +186,21 @@ def k_trend_line(trend: KTrend | None, drifted: dict | None = None, rows=()) -> 
     return (head + ". **The k exponent drifts with the loss**: the law's one γ is that of the "
             "losses the runs reached, not of the forecast optimum's, so k* and N* can be far "
             "off (in simulation up to +330%: docs/selection.md). Runs that reach losses "
-            "near the optimum's are what pins γ there." + _drift_sentence(drifted, rows))
+            "near the optimum's are what pins γ there." + _drift_sentence(drifted))
 
 
-def _drift_sentence(drifted: dict | None, rows) -> str:
+def _drift_sentence(drifted: dict | None) -> str:
     if not drifted:
         return (" No law whose k exponent follows the loss converged on these rows "
                 "(t2.fitting.drift): the forecast stays the one-γ law's.")
     f, law = drifted["forecast"][0], drifted["law"]
-    than = f" (the table's one-γ law: {rows[0]['N']:.3g})" if rows else ""
+    one = drifted.get("one_gamma_N")
+    than = (f" (one γ, the per-task table's pooled Approach 1: {one[0]:.3g})" if one else "")
     return (f" A law whose k exponent follows the loss, γ·exp(κ·(L_ref − L)) with κ = "
             f"{law['kappa']:.2f} per nat (t2.fitting.drift), forecasts N* = {f['N']:.3g} "
             f"(interval {f['N_lo']:.3g}–{f['N_hi']:.3g}), D* = {f['D']:.3g}, k* = {f['k']:.3g} at "
-            f"the first target{than}; the study's rounds (t2 status, MLflow) report this one.")
+            f"the first target{than}. It is the study's forecast: the pooled table above, "
+            f"report.json's forecast, and every round's (t2 status, MLflow).")
 
 
 def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated=None,
@@ -231,7 +233,9 @@ def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated
                       *validation_table(validated["rows"], budgets(cfg), q), ""]
     if posttrained is not None:
         lines += posttrain_lines(cfg, posttrained, q)
-    lines += [f"## Pooled forecast (T² with {pct} bootstrap intervals vs Chinchilla)", "",
+    what = ("the law whose k exponent follows the loss: see the k exponent check below"
+            if drifted else "T²")
+    lines += [f"## Pooled forecast ({what}, with {pct} bootstrap intervals, vs Chinchilla)", "",
              ("| C_train | C_inf | T² N* | T² D* | T² k* | T² tokens/param | T² pass@k | "
               "Chinchilla N | Chinchilla k | Chinchilla tokens/param | Chinchilla pass@k |"),
              "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -256,7 +260,7 @@ def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated
         lines += ["", ("† The bootstrap interval excludes the full-data fit: refits on resampled "
                        "runs land elsewhere, so this forecast is unstable (too few runs, or a "
                        "direction the design does not pin down). Add runs before relying on it.")]
-    lines += ["", k_trend_line(trend, drifted, rows)]
+    lines += ["", k_trend_line(trend, drifted)]
     if pooled:
         lines += ["", (f"Deployment (C_total {pooled['c_total']:.3g}): N* {pooled['N']:.3g}, "
                        f"D* {pooled['D']:.3g}, k* {pooled['k']:.3g}, training share "
@@ -303,6 +307,9 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
         drift = drift_bootstrap(t2_rows, units, law, cfg.select.num_bootstrap, cfg.select.seed,
                                 None)
     drifted = None if drift is None or not trend.flags() else drift_rows(drift, targets, q)
+    if drifted:  # the study's forecast is the drift law's, as its rounds' were
+        drifted["one_gamma_N"] = [r["N"] for r in rows]
+        rows = forecast_rows(cfg, drift.law, forecast(drift.law, drift.laws, targets), chin, q)
     dep = cfg.budget.deployment
     pooled = None
     if dep is not None:
@@ -324,6 +331,7 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
         "per_task": per_task, "validation": validated, "posttrain": posttrained,
         "extrapolation": extra, "ratio_vs_c_inf": ratios, "deployment": pooled, "state": state,
         "k_trend": None if trend is None else trend.to_dict(), "k_drift": drifted,
+        "forecast_law": "t2_kdrift" if drifted else "t2_loss",
         "true_law": true_law.to_dict() if true_law is not None else None})
     text = _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task, validated,
                      posttrained, trend, drifted)

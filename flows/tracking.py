@@ -78,13 +78,16 @@ class StudyTracking:
         return tr
 
     def log_round(self, rec: RoundRecord, step: int) -> None:
-        """The round's forecast (N*, D*, k* and their interval per target), and the same for
-        every task × approach (``{task}.a{approach}.target{t}.N_opt``)."""
+        """The round's forecast (N*, D*, k* and their interval per target; the drift law's where
+        the k-trend check flagged, with its ``k_drift.kappa``), and the same for every task ×
+        approach (``{task}.a{approach}.target{t}.N_opt``)."""
         metrics = {"flops_spent": rec.flops, "num_runs": rec.num_runs,
                    **_forecast_metrics("", rec.forecast, rec.interval)}
         if rec.k_trend:  # the k exponent's drift with the loss (t2.fitting.misfit)
             metrics.update({f"k_trend.{key}": float(rec.k_trend[key])
                             for key in ("t", "rel", "flags") if math.isfinite(rec.k_trend[key])})
+        if rec.drift:  # the forecast above is the drift law's (t2.fitting.drift)
+            metrics["k_drift.kappa"] = float(rec.drift["law"]["kappa"])
         for law in rec.laws:
             prefix = re.sub(r"[^A-Za-z0-9_./ -]", "_", f"{law['task']}.a{law['approach']}.")
             metrics.update(_forecast_metrics(prefix, law.get("forecast"), law.get("interval")))

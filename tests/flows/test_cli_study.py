@@ -39,6 +39,7 @@ def test_simulate_writes_the_report_and_status_shows_the_forecast(
     assert row["chin_tokens_per_param"] < row["tokens_per_param"]  # T² overtrains
     # the simulated law is of the fitted form: the k exponent check runs and does not flag
     assert report["k_trend"]["flags"] is False and "k exponent check" in out
+    assert report["k_drift"] is None and report["forecast_law"] == "t2_loss"
     for name in ("forecast.png", "fit.png", "ratio_vs_cinf.png", "pass_at_k.png", "_SUCCESS"):
         assert (root / "report" / name).is_file()
     ratios = [r["tokens_per_param"] for r in report["ratio_vs_c_inf"]]
@@ -61,7 +62,7 @@ def test_a_drifting_k_exponent_gets_the_drift_law_s_forecast_in_rounds_report_an
         sim_study, tmp_path, capsys):
     """A simulated law whose k exponent follows the loss (the study's losses sit around L_ref):
     the check flags, every round from the first fit forecasts with the drift law, the report
-    gives its forecast beside the one-γ table's, and it is nearer the truth than that one."""
+    gives it as the study's forecast beside the one-γ law's, and it is nearer the truth."""
     from study_files import TRUE_LAW
     from t2.flows.executors.misspecified import KDriftLaw
     from t2.flows.executors.truth import TrueLaw
@@ -79,7 +80,8 @@ def test_a_drifting_k_exponent_gets_the_drift_law_s_forecast_in_rounds_report_an
                           for r in fitted)
     report = json.loads((root / "report" / "report.json").read_text())
     truth = KDriftLaw(TrueLaw(**TRUE_LAW), kappa=1.0, L_ref=4.5).optima([(2.56e19, 2e9)])[0, 0]
-    drift_n, one_n = report["k_drift"]["forecast"][0]["N"], report["forecast"][0]["N"]
+    drift_n, one_n = report["k_drift"]["forecast"][0]["N"], report["k_drift"]["one_gamma_N"][0]
+    assert report["forecast_law"] == "t2_kdrift" and report["forecast"][0]["N"] == drift_n
     assert drift_n == pytest.approx(fitted[-1]["forecast"][0][0], rel=1e-9)
     assert abs(math.log(drift_n) - truth) < abs(math.log(one_n) - truth)
     assert main(["status", str(root)]) == 0
