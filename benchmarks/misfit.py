@@ -17,7 +17,12 @@ each over the noise sd it would have if the form were right:
 
 Near 1 the data cannot tell the form is wrong. Beside them the k trend of
 ``t2.fitting.misfit`` (which needs no noise model: its t and rel, and whether it flags), and the
-fit's N* error at the study's first target. The last line is ``ratio=<smallest k-shape of a
+fit's N* error at the study's first target, and where the k trend flags, the N* error of the law
+whose k exponent follows the loss (``t2.fitting.drift``: what a round then forecasts with; the
+one-γ fit's elsewhere). ``--drift-shape`` swaps the k-drift laws for drifts of shapes that law
+does not have: ``linear`` (γ·max(0.1, 1 + κ·(L_ref − S)), κ at 0.8 of the drawn one) and ``size``
+(γ·(N/N*)^0.25, N* the drawn law's optimum), to see the drift law off its own form. The last
+line is ``ratio=<smallest k-shape of a
 k-drift law / largest of a fitted-form law>``: above 1, a threshold on the k-shape scale
 separates the two on this family. ``t2.fitting.misfit``'s thresholds were read off this script
 at ``--law-seed 1`` (the development family).
@@ -35,19 +40,65 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+from dataclasses import dataclass
+
 import numpy as np
 from t2.fitting.checks import FitError
+from t2.fitting.drift import fit_t2_drift
 from t2.fitting.fit import fit_t2_loss
 from t2.fitting.forecast import forecast
 from t2.fitting.misfit import k_trend
 from t2.flows.config import load_study
 from t2.flows.driver import true_optima
+from t2.flows.executors.misspecified import KDriftLaw, _Misspecified
 from t2.flows.executors.prior import draw_laws
 from t2.flows.executors.simulated import SimulatedExecutor
 from t2.flows.plan import grid_opening, grid_schedule
 from t2.flows.rounds import checkpoint_of_rows, fit_arrays
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class LinearDrift(_Misspecified):
+    """k exponent ``gamma·max(0.1, 1 + kappa·(L_ref − S))``: linear in the loss, floored."""
+
+    kappa: float = 1.0
+    L_ref: float = 3.0
+    form = "kdrift-linear"
+
+    def loss(self, N, D):
+        return self.base.loss(N, D)
+
+    def task_loss(self, N, D, k):
+        b, S = self.base, self.loss(N, D)
+        return S + b.G * np.power(k, -b.gamma * np.maximum(0.1, 1 + self.kappa * (self.L_ref - S)))
+
+
+@dataclass(frozen=True)
+class SizeDrift(_Misspecified):
+    """k exponent ``gamma·(N/N_ref)^nu``: set by the model's size, not its loss."""
+
+    nu: float = 0.25
+    N_ref: float = 1e8
+    form = "kdrift-size"
+
+    def loss(self, N, D):
+        return self.base.loss(N, D)
+
+    def task_loss(self, N, D, k):
+        b = self.base
+        gamma = b.gamma * np.power(np.asarray(N, float) / self.N_ref, self.nu)
+        return self.loss(N, D) + b.G * np.power(k, -gamma)
+
+
+def reshaped(law, shape: str, targets):
+    """A k-drift law of the family as ``shape`` (``exp``: as drawn)."""
+    if shape == "exp" or not isinstance(law, KDriftLaw):
+        return law
+    if shape == "linear":
+        return LinearDrift(law.base, kappa=0.8 * law.kappa, L_ref=law.L_ref)
+    return SizeDrift(law.base, nu=0.25, N_ref=math.exp(true_optima(law, targets)[0, 0]))
 
 
 def grid_design(cfg, opening: bool = False) -> list[tuple]:
@@ -86,12 +137,19 @@ def measure(cfg, law, draws: int, sigma: float, index: int, opening: bool = Fals
         trend = k_trend(fitted, **arrays, checkpoint=checkpoint_of_rows(obs))
         t, rel, flag = ((trend.t, trend.rel, float(trend.flags())) if trend is not None
                         else (math.nan, math.nan, 0.0))
-        rows.append((*residual_scales(fitted, obs, sigma, cfg.eval.ks), t, rel, flag, err))
+        used = fitted
+        if flag:
+            try:
+                used = fit_t2_drift(**arrays, init=fitted)
+            except FitError:
+                pass
+        drift_err = math.expm1(float(forecast(used, [], targets).point[0, 0] - truth[0, 0]))
+        rows.append((*residual_scales(fitted, obs, sigma, cfg.eval.ks), t, rel, flag, err,
+                     drift_err))
+    keys = ("all", "k", "t", "rel", "flags", "error", "drift_error")
     if not rows:
-        return dict.fromkeys(("all", "k", "t", "rel", "flags", "error"), math.nan)
-    a, k, t, rel, flag, e = np.median(np.array(rows), axis=0)
-    return {"all": float(a), "k": float(k), "t": float(t), "rel": float(rel), "flags": float(flag),
-            "error": float(e)}
+        return dict.fromkeys(keys, math.nan)
+    return dict(zip(keys, (float(v) for v in np.median(np.array(rows), axis=0))))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--study", default=str(ROOT / "examples" / "cluster.yaml"))
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--design", choices=["grid", "opening"], default="grid")
+    p.add_argument("--drift-shape", choices=["exp", "linear", "size"], default="exp",
+                   help="the k-drift laws' shape (exp: as drawn, the drift law's own form)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     cfg = load_study(args.study, ["tracking.enabled=false"])
@@ -111,27 +171,35 @@ def main(argv: list[str] | None = None) -> int:
           f"({len(grid_design(cfg, opening))} checkpoints), {args.draws} draws per law, "
           f"law-seed {args.law_seed}, {args.study}:")
     print(f"{'family':>12} {'law':>4} {'form':>12} {'all':>6} {'k-shape':>8} {'k-trend t':>9} "
-          f"{'rel':>6} {'flags':>5} {'N* error':>9}")
+          f"{'rel':>6} {'flags':>5} {'N* error':>9} {'round':>8}")
     by_form: dict[str, list[float]] = {}
     trends: dict[str, list[tuple]] = {}
+    errors: dict[str, list[tuple]] = {}
     for mis in (False, True):
-        laws = draw_laws(args.laws, targets, seed=args.law_seed, misspecified=mis)
+        laws = [reshaped(law, args.drift_shape, targets)
+                for law in draw_laws(args.laws, targets, seed=args.law_seed, misspecified=mis)]
         for i, law in enumerate(laws):
             form = getattr(law, "form", "fitted")
             m = measure(cfg, law, args.draws, args.noise, i, opening)
             by_form.setdefault(form, []).append(m["k"])
             trends.setdefault(form, []).append((abs(m["t"]), m["rel"], m["flags"]))
+            errors.setdefault(form, []).append((abs(m["error"]), abs(m["drift_error"])))
             print(f"{'misspecified' if mis else 'fitted':>12} {i:>4} {form:>12} {m['all']:>6.2f} "
                   f"{m['k']:>8.2f} {m['t']:>+9.2f} {m['rel']:>6.2f} {m['flags']:>5.2f} "
-                  f"{m['error']:>+9.1%}", flush=True)
+                  f"{m['error']:>+9.1%} {m['drift_error']:>+8.1%}", flush=True)
     for form, ks in by_form.items():
         t, rel, flag = np.array(trends[form]).T
         print(f"k-shape, {form}: median {np.nanmedian(ks):.2f}, range {np.nanmin(ks):.2f}–"
               f"{np.nanmax(ks):.2f} ({len(ks)} laws); k trend |t| {np.nanmin(t):.1f}–"
               f"{np.nanmax(t):.1f}, rel {np.nanmin(rel):.2f}–{np.nanmax(rel):.2f}, flagged on "
               f"{np.mean(flag > 0.5):.0%} of laws")
+        one, used = np.array(errors[form]).T
+        print(f"  |N* error| one-γ fit median {np.nanmedian(one):.1%} (worst {np.nanmax(one):.1%}),"
+              f" the round's law median {np.nanmedian(used):.1%} (worst {np.nanmax(used):.1%}); "
+              f"the round's is further off on {np.mean(used > one + 1e-9):.0%} of laws")
     print(f"({time.perf_counter() - t0:.0f} s)")
-    drift, fitted = by_form.get("kdrift", [math.nan]), by_form["fitted"]
+    drift = next((v for f, v in by_form.items() if f.startswith("kdrift")), [math.nan])
+    fitted = by_form["fitted"]
     print(f"ratio={np.nanmin(drift) / np.nanmax(fitted):.2f}")
     return 0
 
