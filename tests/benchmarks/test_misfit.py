@@ -27,3 +27,6 @@ def test_k_shape_scale_is_the_noise_for_the_fitted_form_and_far_above_it_for_k_d
     wrong = m.measure(cfg, drift, draws=1, sigma=0.01, index=2)
     assert 0.6 < right["k"] < 1.5 and 0.5 < right["all"] < 1.6
     assert wrong["k"] > 4.0 * right["k"]
+    # only the k-drift law flags, and only there does a round forecast with the drift law
+    assert right["flags"] == 0 and right["drift_error"] == right["error"]
+    assert wrong["flags"] == 1 and abs(wrong["drift_error"]) < abs(wrong["error"])
