@@ -160,9 +160,8 @@ def _repetition(state: dict) -> str:
             "(Muennighoff et al. 2023, arXiv 2305.16264: up to ~4 epochs cost little).")
 
 
-def drift_rows(drift, targets, q: float) -> dict:
-    """The drift law (``t2.fitting.drift``) and its forecast per target, with intervals."""
-    fc = forecast(drift.law, drift.laws, targets)
+def drift_rows(drift, fc: Forecast, targets, q: float) -> dict:
+    """The drift law (``t2.fitting.drift``) and its forecast ``fc`` per target, with intervals."""
     iv = np.exp(fc.interval(q))
     rows = []
     for t, (c_train, c_inf) in enumerate(targets):
@@ -303,13 +302,15 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
     extra = extrapolation_rows(obs, cfg)
     t2_rows, units = fit_arrays(obs, "t2")
     trend = k_trend(law, **t2_rows, checkpoint=checkpoint_of_rows(obs))
-    if trend is not None and trend.flags() and drift is None:  # a round from before t2 kept it
+    flagged = trend is not None and trend.flags()
+    if flagged and drift is None:  # rounds recorded before the drift law existed
         drift = drift_bootstrap(t2_rows, units, law, cfg.select.num_bootstrap, cfg.select.seed,
                                 None)
-    drifted = None if drift is None or not trend.flags() else drift_rows(drift, targets, q)
-    if drifted:  # the study's forecast is the drift law's, as its rounds' were
-        drifted["one_gamma_N"] = [r["N"] for r in rows]
-        rows = forecast_rows(cfg, drift.law, forecast(drift.law, drift.laws, targets), chin, q)
+    drifted = None
+    if flagged and drift is not None:  # the study's forecast is the drift law's, as its rounds'
+        dfc = forecast(drift.law, drift.laws, targets)
+        drifted = {**drift_rows(drift, dfc, targets, q), "one_gamma_N": [r["N"] for r in rows]}
+        rows = forecast_rows(cfg, drift.law, dfc, chin, q)
     dep = cfg.budget.deployment
     pooled = None
     if dep is not None:

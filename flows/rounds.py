@@ -68,7 +68,7 @@ class RoundFit:
     @property
     def theta(self) -> np.ndarray:
         """(1 + B, 7) the point law and the bootstrap laws: the selector's ensemble (the one-γ
-    law's even where the forecast is the drift law's)."""
+        law's even where the forecast is the drift law's)."""
         return loss_params([self.boot.law, *self.boot.laws])
 
 
