@@ -90,7 +90,7 @@ def fit_t2_drift(N, D, k, L, *, init, delta: float = 1e-3) -> T2DriftLaw:
     lN, lD = np.log(N), np.log(D)
     m1, m2 = lN.mean(), lD.mean()
     X1, X2, lk, y = lN - m1, lD - m2, np.log(k), np.log(L)
-    E0 = max(init.E, 1e-300)  # a one-γ fit may put its floor at 0 (see E_FLOOR below)
+    E0 = max(init.E, 1e-300)  # a one-γ fit may put its floor at 0 (E_FLOOR)
     base = np.array([np.log(E0), np.log(init.A) - init.alpha * m1,
                      np.log(init.B) - init.beta * m2, np.log(init.G), init.alpha, init.beta,
                      init.gamma, 0.0])
