@@ -118,7 +118,7 @@ def point_forecast(obs: list[Observation], targets, init=None) -> np.ndarray | N
         law = best_fit(fit_fn, arrays, init, init is None)
     except (FitError, ValueError):
         return None
-    if kind == "t2" and flags(k_trend(law, **arrays, checkpoint=checkpoint_of_rows(obs))):
+    if kind == "t2" and _flagged(k_trend(law, **arrays, checkpoint=checkpoint_of_rows(obs))):
         try:
             law = fit_t2_drift(**arrays, init=law)
         except FitError:
@@ -126,7 +126,7 @@ def point_forecast(obs: list[Observation], targets, init=None) -> np.ndarray | N
     return forecast(law, [], targets).point
 
 
-def flags(trend: KTrend | None) -> bool:
+def _flagged(trend: KTrend | None) -> bool:
     return trend is not None and trend.flags()
 
 
@@ -168,7 +168,7 @@ def fit_round(obs: list[Observation], targets, *, num_bootstrap: int = 32, seed:
     # Where the one-γ law is shown wrong, the forecast is the drift law's (the selector still
     # designs with the one-γ ensemble: ``theta``).
     drift = drift_bootstrap(arrays, groups, law, num_bootstrap, seed,
-                            prev.drift if prev is not None else None) if flags(trend) else None
+                            prev.drift if prev is not None else None) if _flagged(trend) else None
     fc_boot = drift if drift is not None else boot
     fit = RoundFit(kind=kind, boot=boot, forecast=forecast(fc_boot.law, fc_boot.laws, targets),
                    ks=ks, cold_at=len(obs) if cold else prev.cold_at, k_trend=trend, drift=drift)
