@@ -50,7 +50,7 @@ from t2.fitting.forecast import forecast
 from t2.fitting.misfit import k_trend
 from t2.flows.config import load_study
 from t2.flows.driver import true_optima
-from t2.flows.executors.misspecified import KDriftLaw, _Misspecified
+from t2.flows.executors.misspecified import KDriftLaw
 from t2.flows.executors.prior import draw_laws
 from t2.flows.executors.simulated import SimulatedExecutor
 from t2.flows.plan import grid_opening, grid_schedule
@@ -60,41 +60,31 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
-class LinearDrift(_Misspecified):
+class LinearDrift(KDriftLaw):
     """k exponent ``gamma·max(0.1, 1 + kappa·(L_ref − S))``: linear in the loss, floored."""
 
-    kappa: float = 1.0
-    L_ref: float = 3.0
     form = "kdrift-linear"
 
-    def loss(self, N, D):
-        return self.base.loss(N, D)
-
-    def task_loss(self, N, D, k):
-        b, S = self.base, self.loss(N, D)
-        return S + b.G * np.power(k, -b.gamma * np.maximum(0.1, 1 + self.kappa * (self.L_ref - S)))
+    def k_exponent(self, N, D, L):
+        return self.base.gamma * np.maximum(0.1, 1 + self.kappa * (self.L_ref - L))
 
 
 @dataclass(frozen=True)
-class SizeDrift(_Misspecified):
-    """k exponent ``gamma·(N/N_ref)^nu``: set by the model's size, not its loss."""
+class SizeDrift(KDriftLaw):
+    """k exponent ``gamma·(N/N_ref)^nu``: set by the model's size, not its loss (``kappa`` and
+    ``L_ref`` unused)."""
 
     nu: float = 0.25
     N_ref: float = 1e8
     form = "kdrift-size"
 
-    def loss(self, N, D):
-        return self.base.loss(N, D)
-
-    def task_loss(self, N, D, k):
-        b = self.base
-        gamma = b.gamma * np.power(np.asarray(N, float) / self.N_ref, self.nu)
-        return self.loss(N, D) + b.G * np.power(k, -gamma)
+    def k_exponent(self, N, D, L):
+        return self.base.gamma * np.power(np.asarray(N, float) / self.N_ref, self.nu)
 
 
 def reshaped(law, shape: str, targets):
     """A k-drift law of the family as ``shape`` (``exp``: as drawn)."""
-    if shape == "exp" or not isinstance(law, KDriftLaw):
+    if shape == "exp" or type(law) is not KDriftLaw:
         return law
     if shape == "linear":
         return LinearDrift(law.base, kappa=0.8 * law.kappa, L_ref=law.L_ref)

@@ -95,13 +95,16 @@ class KDriftLaw(_Misspecified):
     def loss(self, N, D):
         return self.base.loss(N, D)
 
+    def k_exponent(self, N, D, L):
+        """The k exponent of a model of size N trained on D tokens, whose loss is L."""
+        return self.base.gamma * np.exp(self.kappa * (self.L_ref - L))
+
     def task_loss(self, N, D, k):
         b = self.base
         L = self.loss(N, D)
         if not b.has_k:
             return L + 0.0 * np.asarray(k, float)
-        gamma = b.gamma * np.exp(self.kappa * (self.L_ref - L))
-        return L + b.G * np.power(k, -gamma)
+        return L + b.G * np.power(k, -self.k_exponent(N, D, L))
 
 
 FORMS = {"bend": (BentLaw, ("r_bend", "delta")), "interaction": (InteractionLaw, ("p",)),
