@@ -160,20 +160,10 @@ def _repetition(state: dict) -> str:
             "(Muennighoff et al. 2023, arXiv 2305.16264: up to ~4 epochs cost little).")
 
 
-def drift_rows(drift, fc: Forecast, targets, q: float) -> dict:
-    """The drift law (``t2.fitting.drift``) and its forecast ``fc`` per target, with intervals."""
-    iv = np.exp(fc.interval(q))
-    rows = []
-    for t, (c_train, c_inf) in enumerate(targets):
-        N, D, k = np.exp(fc.point[t])
-        rows.append({"c_train": c_train, "c_inf": c_inf, "N": N, "D": D, "k": k,
-                     "N_lo": iv[t, 0, 0], "N_hi": iv[t, 0, 1]})
-    return {"law": drift.law.to_dict(), "num_bootstrap": len(drift.laws), "forecast": rows}
-
-
-def k_trend_line(trend: KTrend | None, drifted: dict | None = None) -> str:
+def k_trend_line(trend: KTrend | None, drifted: dict | None = None, rows=()) -> str:
     """One sentence on whether the law's one k exponent drifts with the loss, and where it
-    does, the forecast of the law whose k exponent follows the loss (``drift_rows``)."""
+    does, the forecast of the law whose k exponent follows the loss (``drifted``: its law and
+    the one-γ N*; ``rows``: the pooled forecast rows, then the drift law's)."""
     if trend is None:
         return ("k exponent check (t2.fitting.misfit): not possible here (fewer than 5 "
                 "checkpoints with 3 or more k, or no k effect in the law).")
@@ -185,14 +175,14 @@ def k_trend_line(trend: KTrend | None, drifted: dict | None = None) -> str:
     return (head + ". **The k exponent drifts with the loss**: the law's one γ is that of the "
             "losses the runs reached, not of the forecast optimum's, so k* and N* can be far "
             "off (in simulation up to +330%: docs/selection.md). Runs that reach losses "
-            "near the optimum's are what pins γ there." + _drift_sentence(drifted))
+            "near the optimum's are what pins γ there." + _drift_sentence(drifted, rows))
 
 
-def _drift_sentence(drifted: dict | None) -> str:
+def _drift_sentence(drifted: dict | None, rows) -> str:
     if not drifted:
         return (" No law whose k exponent follows the loss converged on these rows "
                 "(t2.fitting.drift): the forecast stays the one-γ law's.")
-    f, law = drifted["forecast"][0], drifted["law"]
+    f, law = rows[0], drifted["law"]
     one = drifted.get("one_gamma_N")
     than = (f" (one γ, the per-task table's pooled Approach 1: {one[0]:.3g})" if one else "")
     return (f" A law whose k exponent follows the loss, γ·exp(κ·(L_ref − L)) with κ = "
@@ -259,7 +249,7 @@ def _markdown(cfg, state, rows, extra, ratios, pooled, q, per_task=(), validated
         lines += ["", ("† The bootstrap interval excludes the full-data fit: refits on resampled "
                        "runs land elsewhere, so this forecast is unstable (too few runs, or a "
                        "direction the design does not pin down). Add runs before relying on it.")]
-    lines += ["", k_trend_line(trend, drifted)]
+    lines += ["", k_trend_line(trend, drifted, rows)]
     if pooled:
         lines += ["", (f"Deployment (C_total {pooled['c_total']:.3g}): N* {pooled['N']:.3g}, "
                        f"D* {pooled['D']:.3g}, k* {pooled['k']:.3g}, training share "
@@ -308,9 +298,9 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
                                 None)
     drifted = None
     if flagged and drift is not None:  # the study's forecast is the drift law's, as its rounds'
-        dfc = forecast(drift.law, drift.laws, targets)
-        drifted = {**drift_rows(drift, dfc, targets, q), "one_gamma_N": [r["N"] for r in rows]}
-        rows = forecast_rows(cfg, drift.law, dfc, chin, q)
+        drifted = {"law": drift.law.to_dict(), "num_bootstrap": len(drift.laws),
+                   "one_gamma_N": [r["N"] for r in rows]}
+        rows = forecast_rows(cfg, drift.law, forecast(drift.law, drift.laws, targets), chin, q)
     dep = cfg.budget.deployment
     pooled = None
     if dep is not None:

@@ -80,8 +80,8 @@ def test_a_drifting_k_exponent_gets_the_drift_law_s_forecast_in_rounds_report_an
                           for r in fitted)
     report = json.loads((root / "report" / "report.json").read_text())
     truth = KDriftLaw(TrueLaw(**TRUE_LAW), kappa=1.0, L_ref=4.5).optima([(2.56e19, 2e9)])[0, 0]
-    drift_n, one_n = report["k_drift"]["forecast"][0]["N"], report["k_drift"]["one_gamma_N"][0]
-    assert report["forecast_law"] == "t2_kdrift" and report["forecast"][0]["N"] == drift_n
+    drift_n, one_n = report["forecast"][0]["N"], report["k_drift"]["one_gamma_N"][0]
+    assert report["forecast_law"] == "t2_kdrift" and report["k_drift"]["law"]["law"] == "t2_kdrift"
     assert drift_n == pytest.approx(fitted[-1]["forecast"][0][0], rel=1e-9)
     assert abs(math.log(drift_n) - truth) < abs(math.log(one_n) - truth)
     assert main(["status", str(root)]) == 0

@@ -43,9 +43,9 @@ def test_a_k_exponent_that_drifts_with_the_loss_is_said_in_the_report(sim_study)
                       trend=KTrend(slope=-0.2, t=-16.0, rel=1.7, num_checkpoints=30))
     assert "The k exponent drifts with the loss" in drift and "far off" in drift
     assert "No law whose k exponent follows the loss converged" in drift
-    drifted = {"law": {"kappa": 1.25}, "num_bootstrap": 8, "one_gamma_N": [1e8], "forecast": [
-        {"N": 7.5e7, "D": 5.7e10, "k": 13.3, "N_lo": 6e7, "N_hi": 9e7}]}
-    said = _markdown(cfg, state, rows, extra, ratios, None, 0.8, drifted=drifted,
+    drifted = {"law": {"kappa": 1.25}, "num_bootstrap": 8, "one_gamma_N": [1e8]}
+    said = _markdown(cfg, state, [_row(7.5e7, 6e7, 9e7)], extra, ratios, None, 0.8,
+                     drifted=drifted,
                      trend=KTrend(slope=-0.2, t=-16.0, rel=1.7, num_checkpoints=30))
     assert "κ = 1.25 per nat" in said and "N* = 7.5e+07 (interval 6e+07–9e+07)" in said
     assert "(one γ, the per-task table's pooled Approach 1: 1e+08)" in said
