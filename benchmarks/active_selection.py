@@ -62,6 +62,11 @@ from t2.flows.family import format_family, format_replay, run_family, summarize
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def form_of(law) -> str:
+    """A drawn law's form: ``fitted`` (the T² law) or a misspecified form's name."""
+    return getattr(law, "form", "fitted")
+
+
 def _args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = p.add_mutually_exclusive_group()
@@ -80,6 +85,9 @@ def _args(argv):
     p.add_argument("--first-law", type=int, default=0, metavar="K",
                    help="run laws K..M-1 of the M drawn (a long family in pieces: each (law, "
                    "seed, strategy) is deterministic, so pieces add up to the whole run)")
+    p.add_argument("--forms", default=None, metavar="FORM,...",
+                   help="with --laws: run only the laws of these forms (fitted, bend, "
+                   "interaction, kdrift), e.g. to rerun the laws a change can move")
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--noise-mode", choices=["checkpoint", "run"], default="run",
                    help="seed noise shared by a run's trunk (default) or drawn per checkpoint")
@@ -108,10 +116,18 @@ def main(argv: list[str] | None = None) -> int:
     seeds = args.seeds or (5 if single else 7 if args.laws is not None else 3)
     replicates = args.replicates if args.replicates is not None else (
         16 if args.laws is not None else 0)
+    indices = None
     if args.laws is not None:
         from t2.flows.executors.prior import draw_laws
 
         laws = draw_laws(args.laws, targets, seed=args.law_seed, misspecified=args.misspecified)
+        indices = [i for i in range(args.first_law, len(laws))
+                   if args.forms is None or form_of(laws[i]) in args.forms.split(",")]
+        if not indices:
+            print(f"--forms: no law of {args.forms} among laws {args.first_law}-"
+                  f"{len(laws) - 1} (forms drawn: "
+                  f"{', '.join(sorted({form_of(law) for law in laws}))})", file=sys.stderr)
+            return 2
     elif args.replay is not None:
         laws = [None]
     else:
@@ -123,10 +139,10 @@ def main(argv: list[str] | None = None) -> int:
                          noise_mode=args.noise_mode, tol=args.tol, overrides=tuple(args.set),
                          jobs=args.jobs, replay=args.replay, replay_loss=args.replay_loss,
                          replicates=replicates, log=lambda line: print(line, flush=True),
-                         law_indices=(range(args.first_law, len(laws))
-                                      if args.laws is not None else None))
+                         law_indices=indices)
     minutes = (time.perf_counter() - t0) / 60
-    some = f"laws {args.first_law}-{len(laws) - 1} of " if args.first_law else ""
+    some = (f"laws {args.first_law}-{len(laws) - 1} of " if args.first_law else "") + (
+        f"the {args.forms} laws of " if args.forms else "")
     what = (f"{some}{len(laws)} laws{' (misspecified)' if args.misspecified else ''}, {seeds} "
             f"seeds each" if args.laws is not None else f"{seeds} seeds")
     source = f"replay of {args.replay}" if args.replay else f"noise {args.noise:.1%} per " \

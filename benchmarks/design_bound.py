@@ -109,10 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-seeds", type=int, default=4)
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--tol", type=float, default=0.10)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a study field (as `t2 run --set`), e.g. design.num_ratios=24")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    base = load_study(args.study, ["tracking.enabled=false", "design.max_seeds=1"])
-    seeds = load_study(args.study, ["tracking.enabled=false",
+    base = load_study(args.study, ["tracking.enabled=false", *args.set, "design.max_seeds=1"])
+    seeds = load_study(args.study, ["tracking.enabled=false", *args.set,
                                     f"design.max_seeds={args.max_seeds}"])
     sd, threshold = _Sd(base, args.noise), args.tol / 1.645
     laws = draw_laws(args.laws, sd.targets, seed=args.law_seed)

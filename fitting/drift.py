@@ -119,3 +119,15 @@ def fit_t2_drift(N, D, k, L, *, init, delta: float = 1e-3) -> T2DriftLaw:
     if not np.isfinite(list(law.params.values())).all():
         raise FitError(f"the drift law diverged: {law.params}")
     return law
+
+
+def fit_drift_rows(N, D, k, L, *, init=None, delta: float = 1e-3) -> T2DriftLaw:
+    """``fit_t2_drift`` from the rows alone: the one-γ T² law first (its Approach 1 fit), the
+    drift law from it; with ``init`` (a drift law) a warm refit, as ``bootstrap_fit`` calls
+    it. A module-level function, so bootstrap refits can run in processes."""
+    if init is None:
+        from t2.fitting.fit import fit_t2_loss
+
+        init = fit_t2_loss(N, D, k, L, delta=delta)
+    return fit_t2_drift(N, D, k, L, init=init, delta=delta)
+

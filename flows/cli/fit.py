@@ -2,10 +2,16 @@
 
     t2 fit results.csv --law chinchilla --n-col N --d-col D --loss-col L --out fit.json
     t2 fit results.parquet --law t2 --k-col k --loss-col neg_log_pass --bootstrap 200
+    t2 fit results.parquet --law t2-kdrift --k-col k --loss-col neg_log_pass --bootstrap 200
     t2 fit problems.csv --law beta --samples-col n --correct-col c --bootstrap 64
     t2 fit problems.csv --law beta --p-col p --loss-law t2_fit.json --out beta.json
     t2 forecast fit.json --c-train 2.56e19 --c-inf 2e9
     t2 forecast fit.json --c-total 1e22 --tokens-per-sample 512 --queries 1e9
+
+``--law t2`` also runs the k-trend check (``t2.fitting.misfit.k_trend``: does each checkpoint's
+own k curve say the k exponent moves with the loss?) on the fitted law, prints it and keeps it in
+the fit JSON (``k_trend``); where it flags, ``--law t2-kdrift`` fits the law whose k exponent
+follows the loss (``t2.fitting.drift``), which is what a study forecasts with then.
 
 ``--law beta`` (T² Approach 2, Roberts et al. 2026, arXiv 2604.01411) reads a per-problem table,
 one row per (checkpoint, problem): N, D, a problem id and either sampled counts (n, c:
@@ -32,7 +38,8 @@ import numpy as np
 from t2.infra.config import ConfigError
 from t2.infra.storage import atomic_write
 
-LAWS = ("chinchilla", "t2", "beta")
+LAWS = ("chinchilla", "t2", "t2-kdrift", "beta")
+K_LAWS = ("t2", "t2-kdrift")  # the laws of (N, D, k) rows
 LIKELIHOODS = ("auto", "beta-binomial", "beta")
 
 
@@ -42,7 +49,8 @@ def _add_fit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-col", default="N", help="column with parameter counts N")
     p.add_argument("--d-col", default="D", help="column with training tokens D")
     p.add_argument("--flops-col", default=None, help="use D = FLOPs / 6N from this column instead")
-    p.add_argument("--k-col", default="k", help="column with samples per query k (--law t2)")
+    p.add_argument("--k-col", default="k",
+                   help="column with samples per query k (--law t2, t2-kdrift)")
     p.add_argument("--loss-col", default="L", help="column with the loss (or -log pass@k)")
     p.add_argument("--problem-col", default="problem", help="problem id column (--law beta)")
     p.add_argument("--samples-col", default=None,
@@ -78,7 +86,7 @@ def _read(args) -> dict[str, np.ndarray]:
 
     cols = {"N": args.n_col, "L": args.loss_col}
     cols["C" if args.flops_col else "D"] = args.flops_col or args.d_col
-    if args.law == "t2":
+    if args.law in K_LAWS:
         cols["k"] = args.k_col
     if args.group_col:
         cols["group"] = args.group_col
@@ -192,27 +200,68 @@ def _print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
     Console().print(table)
 
 
+def _checkpoints(data: dict[str, np.ndarray]) -> np.ndarray:
+    """One id per checkpoint: a row's (N, D), within its run where ``--group-col`` names one."""
+    keys = [data["N"], data["D"]] + ([np.unique(data["group"], return_inverse=True)[1]]
+                                     if "group" in data else [])
+    return np.unique(np.column_stack(keys), axis=0, return_inverse=True)[1].ravel()
+
+
+def _k_trend(one_gamma, data: dict[str, np.ndarray]) -> dict | None:
+    """The k-trend check on the one-γ law (``t2.fitting.misfit.k_trend``), as a dict."""
+    from t2.fitting.misfit import k_trend
+
+    trend = k_trend(one_gamma, data["N"], data["D"], data["k"], data["L"], _checkpoints(data))
+    return None if trend is None else trend.to_dict()
+
+
+def _trend_line(trend: dict | None, law: str) -> str:
+    if trend is None:
+        return ("k-trend check: not enough checkpoints with three or more k (or no k effect) "
+                "to tell whether the k exponent moves with the loss")
+    what = (f"k-trend check: the k exponent changes by {trend['rel']:.0%} across the data "
+            f"(t = {trend['t']:.1f}, {trend['num_checkpoints']} checkpoints)")
+    if not trend["flags"]:
+        return what + ": one γ fits the k curves"
+    return what + (": one γ does not fit them; this law's k exponent follows the loss"
+                   if law == "t2-kdrift" else
+                   ": one γ does not fit them, and the forecast takes the wrong one; "
+                   "refit with --law t2-kdrift")
+
+
 def _fit_loss(args) -> tuple[object, dict]:
-    """``--law chinchilla`` or ``t2``: the law (and its bootstrap) and the fit JSON's extra keys."""
+    """``--law chinchilla``, ``t2`` or ``t2-kdrift``: the law (and its bootstrap) and the fit
+    JSON's extra keys."""
     from t2.fitting import bootstrap_fit, fit_chinchilla, fit_t2_loss
+    from t2.fitting.drift import fit_drift_rows, fit_t2_drift
 
     data = _read(args)
-    fit_fn = fit_t2_loss if args.law == "t2" else fit_chinchilla
-    arrays = {k: data[k] for k in (("N", "D", "k", "L") if args.law == "t2" else ("N", "D", "L"))}
-    extra = {"source": str(args.results), "num_points": len(data["L"])}
+    arrays = {k: data[k] for k in (("N", "D", "k", "L") if args.law in K_LAWS else ("N", "D", "L"))}
+    extra: dict = {"source": str(args.results), "num_points": len(data["L"])}
+    fit_fn = {"chinchilla": fit_chinchilla, "t2": fit_t2_loss,
+              "t2-kdrift": fit_drift_rows}[args.law]
+    law = None
+    if args.law in K_LAWS:
+        one_gamma = fit_t2_loss(**arrays)
+        extra["k_trend"] = _k_trend(one_gamma, data)
+        law = one_gamma
+        if args.law == "t2-kdrift":
+            law = fit_t2_drift(**arrays, init=one_gamma)
+            extra["one_gamma"] = one_gamma.params
     if args.bootstrap > 0:
         groups = data.get("group")
         if groups is None:
             groups = np.unique(np.column_stack([data["N"], data["D"]]), axis=0,
                                return_inverse=True)[1].ravel()
         bs = bootstrap_fit(fit_fn, arrays, groups, num_samples=args.bootstrap,
-                           seed=args.seed, workers=args.workers,
+                           seed=args.seed, workers=args.workers, law=law,
                            strata=arrays["N"] if args.stratify == "size" else None)
         extra["bootstrap"] = {"num_samples": args.bootstrap, "num_failed": bs.num_failed,
                               "seed": args.seed, "intervals_95": bs.intervals(0.95),
                               "samples": [lw.params for lw in bs.laws]}
+        extra["bootstrap"]["intervals_95"].pop("L_ref", None)  # fixed, not fitted
         return bs.law, extra
-    return fit_fn(**arrays), extra
+    return (fit_fn(**arrays) if law is None else law), extra
 
 
 def _param_rows(law, boot: dict) -> list[list[str]]:
@@ -247,6 +296,8 @@ def run_fit(args) -> int:
         what = (f"{extra['num_points']} problem rows of {extra['num_checkpoints']} checkpoints "
                 f"({extra['likelihood']})")
     _print_table(f"{args.law} law fitted to {what}", header, _param_rows(law, boot))
+    if args.law in K_LAWS:
+        print(_trend_line(extra["k_trend"], args.law))
     print(f"wrote {out}")
     return 0
 
@@ -277,7 +328,12 @@ def _forecast_fn(args):
         return lambda law: optimal_allocation(law, args.c_train, args.c_inf)
     if None in (args.c_total, args.tokens_per_sample, args.queries):
         raise ConfigError("--c-total needs --tokens-per-sample and --queries")
-    return lambda law: optimal_pooled(law, args.c_total, args.tokens_per_sample, args.queries)
+    def pooled(law):
+        if law.kind not in ("chinchilla", "t2_loss"):
+            raise ValueError(f"the pooled form (--c-total) needs a Chinchilla or T² loss law, "
+                             f"this is {law.kind}: give --c-train and --c-inf")
+        return optimal_pooled(law, args.c_total, args.tokens_per_sample, args.queries)
+    return pooled
 
 
 FIELDS = ("N", "D", "k", "k_int", "tokens_per_param", "loss", "pass_at_k", "c_train", "c_inf",
@@ -324,8 +380,9 @@ def run_forecast(args) -> int:
     return 0
 
 
-FIT_HELP = ("Fit a Chinchilla or T² loss law to a results table, or the T² Beta law (--law beta) "
-            "to a per-problem table (CSV/parquet).")
+FIT_HELP = ("Fit a Chinchilla or T² loss law (--law t2-kdrift: its k exponent following the "
+            "loss) to a results table, or the T² Beta law (--law beta) to a per-problem table "
+            "(CSV/parquet).")
 COMMANDS = {
     "fit": (FIT_HELP, _add_fit_args, run_fit),
     "forecast": ("Forecast compute-optimal (N, D, k) from a saved fit.",

@@ -7,6 +7,8 @@ import pytest
 from fitting_helpers import EPOCH_CSV, design
 from t2.fitting import load_law, optimal_allocation
 from t2.flows.cli.main import main
+from t2.flows.executors.misspecified import KDriftLaw
+from test_k_trend import BASE, _rows
 
 
 def write_t2_csv(path, law):
@@ -54,6 +56,54 @@ def test_fit_reads_flops_column_and_drops_highest_losses(tmp_path):
                  "--loss-col", "loss", "--drop-highest-loss", "5", "--out", str(out)]) == 0
     saved = json.loads(out.read_text())
     assert saved["num_points"] == 240 and saved["E"] == pytest.approx(1.8172, rel=0.01)
+
+
+def _write_rows(path, truth, seed=0):
+    N, D, k, L, _ = _rows(truth, seed=seed, ratios=(10, 40, 160, 640))
+    lines = ["params,tokens,k,neg_log_pass"] + [",".join(repr(float(v)) for v in row)
+                                                for row in zip(N, D, k, L)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _fit(csv_path, out, law, *more):
+    return main(["fit", str(csv_path), "--law", law, "--n-col", "params", "--d-col", "tokens",
+                 "--loss-col", "neg_log_pass", "--out", str(out), *more])
+
+
+def test_fit_checks_the_k_trend_and_fits_the_drift_law_where_it_flags(tmp_path, capsys):
+    """Rows whose k exponent grows as the loss falls: `--law t2` says one γ does not fit and
+    points to `--law t2-kdrift`, which finds κ, bootstraps warm, and forecasts (pooled refused
+    in one line); rows of the fitted form pass the check."""
+    csv_path = tmp_path / "drift.csv"
+    _write_rows(csv_path, KDriftLaw(base=BASE, kappa=1.2, L_ref=2.6))
+    assert _fit(csv_path, tmp_path / "one.json", "t2") == 0
+    assert "refit with --law t2-kdrift" in capsys.readouterr().out
+    assert json.loads((tmp_path / "one.json").read_text())["k_trend"]["flags"] is True
+
+    fit_path = tmp_path / "drift.json"
+    assert _fit(csv_path, fit_path, "t2-kdrift", "--bootstrap", "4", "--workers", "1") == 0
+    assert "this law's k exponent follows the loss" in capsys.readouterr().out
+    saved = json.loads(fit_path.read_text())
+    assert saved["law"] == "t2_kdrift" and saved["kappa"] == pytest.approx(1.2, abs=0.15)
+    assert len(saved["bootstrap"]["samples"]) == 4 and "gamma" in saved["one_gamma"]
+    law = load_law(fit_path)
+    out = tmp_path / "forecast.json"
+    assert main(["forecast", str(fit_path), "--c-train", "2.56e19", "--c-inf", "2e9",
+                 "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["t2"]["N"] == pytest.approx(optimal_allocation(law, 2.56e19, 2e9).N)
+    lo, hi = result["intervals"]["N"]
+    assert lo <= result["t2"]["N"] <= hi
+    capsys.readouterr()
+    assert main(["forecast", str(fit_path), "--c-total", "1e22", "--tokens-per-sample", "512",
+                 "--queries", "1e8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "drift.json" in err and "give --c-train and --c-inf" in err and "\n" not in err
+
+    plain = tmp_path / "plain.csv"
+    _write_rows(plain, BASE)
+    assert _fit(plain, tmp_path / "plain.json", "t2") == 0
+    assert "one γ fits the k curves" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [
