@@ -71,7 +71,7 @@ def test_a_drifting_k_exponent_gets_the_drift_law_s_forecast_in_rounds_report_an
     law.write_text(json.dumps({**TRUE_LAW, "form": "kdrift", "kappa": 1.0, "L_ref": 4.5}))
     root = tmp_path / "r"
     assert main(["simulate", str(sim_study()), "--true-law", str(law), "--root", str(root),
-                 "--set", "select.max_rounds=4"]) == 0
+                 "--set", "select.max_rounds=4", "--set", "tracking.enabled=true"]) == 0
     out = capsys.readouterr().out
     assert "A law whose k exponent follows the loss" in out
     rounds = [json.loads(p.read_text()) for p in sorted((root / "rounds").glob("round-*.json"))]
@@ -87,3 +87,16 @@ def test_a_drifting_k_exponent_gets_the_drift_law_s_forecast_in_rounds_report_an
     assert main(["status", str(root)]) == 0
     assert "the forecast is the law whose k exponent follows the loss" in " ".join(
         capsys.readouterr().out.split())
+
+    # MLflow: the parent run's κ per fitted round, beside the forecast it belongs to
+    from mlflow.tracking import MlflowClient
+    from t2.flows.steps import StudyPaths
+
+    client = MlflowClient(StudyPaths(root).mlflow_uri)
+    runs = client.search_runs([client.get_experiment_by_name("t2").experiment_id],
+                              max_results=1000)
+    parent = [r for r in runs if "k_drift.kappa" in r.data.metrics]
+    assert len(parent) == 1
+    kappas = [m.value for m in client.get_metric_history(parent[0].info.run_id, "k_drift.kappa")]
+    assert len(kappas) == len(fitted)
+    assert kappas[-1] == pytest.approx(fitted[-1]["drift"]["law"]["kappa"], rel=1e-6)
