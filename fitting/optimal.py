@@ -8,7 +8,8 @@ Separate budgets (Roberts et al. 2026, arXiv 2604.01411): with D and k fixed by 
 sum of exponentials in log N, so the first-order condition ``-alpha A N^-alpha + beta B (6N/Ct)^beta
 + gamma G (2N/Ci)^gamma = 0`` is monotone and solved by vectorized bisection (arrays of budgets
 work). k >= 1 is enforced (N <= C_inf/2). A Chinchilla law uses its closed form. A Beta law
-(accuracy) is maximized numerically over log N. Every allocation carries ``chinchilla``: the
+(accuracy) and a law whose k exponent drifts with the loss are optimized numerically over log N
+(pooled: over log N and the bill's training share). Every allocation carries ``chinchilla``: the
 Chinchilla-sized model at the same budget, its k set by the inference budget.
 """
 
@@ -187,9 +188,7 @@ def _pooled_inner(law: T2LossLaw, N, R, TQ):
 
 
 def _pooled_one(law: T2LossLaw, c_total, TQ):
-    u_hi = np.log(c_total / (2.0 * TQ) / (1 + 1e-9))
-    if u_hi <= 0:
-        raise ValueError(f"c_total={c_total:g} cannot pay for one sample per query (T*Q={TQ:g})")
+    u_hi = _max_log_n(c_total, TQ)
     def f(u):
         N = np.exp(u)
         D, k = _pooled_inner(law, N, c_total / N, TQ)
@@ -203,14 +202,61 @@ def _pooled_one(law: T2LossLaw, c_total, TQ):
     return N, float(D), float(k)
 
 
+def _max_log_n(c_total, TQ) -> float:
+    u_hi = np.log(c_total / (2.0 * TQ) / (1 + 1e-9))
+    if u_hi <= 0:
+        raise ValueError(f"c_total={c_total:g} cannot pay for one sample per query (T*Q={TQ:g})")
+    return float(u_hi)
+
+
+_SHARES = 128   # training shares per size on the numeric path's grid (a logit grid)
+
+
+def _split(N, c_total, TQ, t):
+    """(D, k) of size N spending the logit-share t of the bill on training."""
+    s = 1.0 / (1.0 + np.exp(-t))
+    return s * c_total / (6.0 * N), (1.0 - s) * c_total / (2.0 * N * TQ)
+
+
+def _share_bounds(N, c_total, TQ):
+    s_max = 1.0 - 2.0 * TQ * N / c_total  # k >= 1
+    hi = float(np.log(s_max / (1.0 - s_max)))
+    return min(float(np.log(1e-9 / (1 - 1e-9))), hi - 1.0), hi
+
+
+def _best_share(law, N, c_total, TQ) -> tuple[float, float]:
+    """(loss, logit share) of the best split of size N's bill: a grid, then a bounded refine."""
+    lo, hi = _share_bounds(N, c_total, TQ)
+    t = np.linspace(lo, hi, _SHARES)
+    with np.errstate(all="ignore"):
+        vals = np.asarray(_loss(law, N, *_split(N, c_total, TQ, t)), float)
+    i = int(np.argmin(np.where(np.isfinite(vals), vals, np.inf)))
+    res = minimize_scalar(lambda x: float(_loss(law, N, *_split(N, c_total, TQ, x))),
+                          bounds=(t[max(i - 1, 0)], t[min(i + 1, _SHARES - 1)]),
+                          method="bounded", options={"xatol": 1e-10})
+    return (float(res.fun), float(res.x)) if res.fun <= vals[i] else (float(vals[i]), t[i])
+
+
+def _pooled_numeric(law, c_total, TQ):
+    """``_pooled_one`` for the laws without its closed inner split (a k exponent that drifts,
+    Beta): the loss over a (log N, logit share) grid, then nested bounded refines."""
+    u = np.linspace(0.0, _max_log_n(c_total, TQ) - 1e-9, 200)
+    best = [_best_share(law, float(np.exp(x)), c_total, TQ)[0] for x in u]
+    i = int(np.argmin(np.where(np.isfinite(best), best, np.inf)))
+    res = minimize_scalar(lambda x: _best_share(law, float(np.exp(x)), c_total, TQ)[0],
+                          bounds=(u[max(i - 1, 0)], u[min(i + 1, len(u) - 1)]),
+                          method="bounded", options={"xatol": 1e-10})
+    N = float(np.exp(res.x if res.fun <= best[i] else u[i]))
+    D, k = _split(N, c_total, TQ, _best_share(law, N, c_total, TQ)[1])
+    return N, float(D), float(k)
+
+
 def optimal_pooled(law, c_total, T, Q) -> Allocation:
     """Best (N, D, k) with ``6ND + 2NkTQ = c_total`` (T tokens/sample, Q lifetime queries).
 
     Reports ``c_train = 6ND``, ``c_inf = 2Nk`` (per generated token per query) and the training
     share of the bill. ``chinchilla``: the same budget spent by a law without the k term (k = 1).
     """
-    if isinstance(law, (T2BetaLaw, T2DriftLaw)):
-        raise ValueError("optimal_pooled: supported for loss laws (Chinchilla, T² loss)")  # noqa: TRY004
     for name, v in (("T", T), ("Q", Q)):
         if not np.isfinite(v) or v <= 0:
             raise ValueError(f"{name}: must be finite and > 0")
@@ -218,13 +264,16 @@ def optimal_pooled(law, c_total, T, Q) -> Allocation:
     TQ = float(T) * float(Q)
 
     def solve(lw):
-        rows = np.array([_pooled_one(_as_t2(lw), float(c), TQ) for c in totals]).T
+        one = (_pooled_numeric if isinstance(lw, (T2BetaLaw, T2DriftLaw)) else
+               lambda lw, c, TQ: _pooled_one(_as_t2(lw), c, TQ))
+        rows = np.array([one(lw, float(c), TQ) for c in totals]).T
         N, D, k = (r.reshape(np.shape(c_total)) for r in rows)
         c_tr, c_in = 6 * N * D, 2 * N * k
         a = _build(law, N, c_tr, c_in)
         return replace(a, k=k, T=float(T), Q=float(Q), train_fraction=c_tr / (c_tr + c_in * TQ))
 
-    base = law.chinchilla() if isinstance(law, T2LossLaw) else law
+    nd = law.loss_law if isinstance(law, T2BetaLaw) else law
+    base = nd.chinchilla() if isinstance(nd, (T2LossLaw, T2DriftLaw)) else nd
     chin = _squeeze(solve(base))
     if isinstance(law, ChinchillaLaw):
         return chin

@@ -304,7 +304,9 @@ def write_report(cfg: StudyConfig, root: str | Path, *, quiet: bool = True,
     dep = cfg.budget.deployment
     pooled = None
     if dep is not None:
-        a = optimal_pooled(law, dep.c_total, dep.tokens_per_sample, dep.queries)
+        # the deployment answer from the law the study forecasts with (the drift law's if flagged)
+        a = optimal_pooled(drift.law if drifted else law, dep.c_total, dep.tokens_per_sample,
+                           dep.queries)
         pooled = {"c_total": dep.c_total, "N": a.N, "D": a.D, "k": a.k,
                   "train_fraction": a.train_fraction}
     state = {**paths.read_state(), "num_runs": len(ledger.completed(study)),

@@ -328,12 +328,7 @@ def _forecast_fn(args):
         return lambda law: optimal_allocation(law, args.c_train, args.c_inf)
     if None in (args.c_total, args.tokens_per_sample, args.queries):
         raise ConfigError("--c-total needs --tokens-per-sample and --queries")
-    def pooled(law):
-        if law.kind not in ("chinchilla", "t2_loss"):
-            raise ValueError(f"the pooled form (--c-total) needs a Chinchilla or T² loss law, "
-                             f"this is {law.kind}: give --c-train and --c-inf")
-        return optimal_pooled(law, args.c_total, args.tokens_per_sample, args.queries)
-    return pooled
+    return lambda law: optimal_pooled(law, args.c_total, args.tokens_per_sample, args.queries)
 
 
 FIELDS = ("N", "D", "k", "k_int", "tokens_per_param", "loss", "pass_at_k", "c_train", "c_inf",

@@ -72,8 +72,8 @@ def _fit(csv_path, out, law, *more):
 
 def test_fit_checks_the_k_trend_and_fits_the_drift_law_where_it_flags(tmp_path, capsys):
     """Rows whose k exponent grows as the loss falls: `--law t2` says one γ does not fit and
-    points to `--law t2-kdrift`, which finds κ, bootstraps warm, and forecasts (pooled refused
-    in one line); rows of the fitted form pass the check."""
+    points to `--law t2-kdrift`, which finds κ, bootstraps warm, and forecasts with intervals
+    (separate and pooled budgets); rows of the fitted form pass the check."""
     csv_path = tmp_path / "drift.csv"
     _write_rows(csv_path, KDriftLaw(base=BASE, kappa=1.2, L_ref=2.6))
     assert _fit(csv_path, tmp_path / "one.json", "t2") == 0
@@ -94,11 +94,10 @@ def test_fit_checks_the_k_trend_and_fits_the_drift_law_where_it_flags(tmp_path, 
     assert result["t2"]["N"] == pytest.approx(optimal_allocation(law, 2.56e19, 2e9).N)
     lo, hi = result["intervals"]["N"]
     assert lo <= result["t2"]["N"] <= hi
-    capsys.readouterr()
     assert main(["forecast", str(fit_path), "--c-total", "1e22", "--tokens-per-sample", "512",
-                 "--queries", "1e8"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "drift.json" in err and "give --c-train and --c-inf" in err and "\n" not in err
+                 "--queries", "1e8", "--out", str(out)]) == 0
+    pooled = json.loads(out.read_text())
+    assert 0 < pooled["t2"]["train_fraction"] < 1 and "train_fraction" in pooled["intervals"]
 
     plain = tmp_path / "plain.csv"
     _write_rows(plain, BASE)

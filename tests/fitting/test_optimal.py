@@ -81,3 +81,30 @@ def test_optimizer_rejects_bad_budgets_and_exponents(t2_law, chin_law):
         optimal_allocation(bad, 1e20, 1e9)
     with pytest.raises(ValueError, match="T"):
         optimal_pooled(chin_law, 1e22, 0.0, 1e8)
+
+
+def _brute_pooled(law, c_total, TQ):
+    N = np.geomspace(1e6, c_total / (2 * TQ), 600)[:, None]
+    R = c_total / N
+    s = np.geomspace(1e-6, 1, 1500)[None, :] * (1 - 2 * TQ / R)  # k >= 1
+    with np.errstate(all="ignore"):  # a floor of s so low that D underflows the surface
+        return np.nanmin(law.predict(N, s * R / 6, (1 - s) * R / (2 * TQ)))
+
+
+@pytest.mark.parametrize("kappa", [0.0, 0.6, -0.4])
+def test_pooled_allocation_of_a_drifting_k_exponent_is_found_numerically(t2_law, kappa):
+    """The drift law has no closed inner split, so its pooled optimum is searched over (log N,
+    training share): at κ = 0 it is the one-γ law's closed form, otherwise no brute-force point
+    of the budget beats it, and the bill adds up."""
+    from t2.fitting.laws import T2DriftLaw
+
+    law = T2DriftLaw(**t2_law.params, kappa=kappa, L_ref=3.0)
+    c_total, T, Q = 1e22, 512.0, 1e8
+    p = optimal_pooled(law, c_total, T, Q)
+    assert 6 * p.N * p.D + 2 * p.N * p.k * T * Q == pytest.approx(c_total, rel=1e-9)
+    assert p.k >= 1 and p.loss <= _brute_pooled(law, c_total, T * Q) + 1e-9
+    assert p.chinchilla.k == pytest.approx(1.0)
+    if kappa == 0.0:
+        closed = optimal_pooled(t2_law, c_total, T, Q)
+        assert p.N == pytest.approx(closed.N, rel=1e-4)
+        assert p.train_fraction == pytest.approx(closed.train_fraction, rel=1e-4)

@@ -70,8 +70,10 @@ def test_a_drifting_k_exponent_gets_the_drift_law_s_forecast_in_rounds_report_an
     law = tmp_path / "kdrift.json"
     law.write_text(json.dumps({**TRUE_LAW, "form": "kdrift", "kappa": 1.0, "L_ref": 4.5}))
     root = tmp_path / "r"
+    deployment = "budget.deployment={c_total: 1.0e+22, tokens_per_sample: 512, queries: 1.0e+9}"
     assert main(["simulate", str(sim_study()), "--true-law", str(law), "--root", str(root),
-                 "--set", "select.max_rounds=4", "--set", "tracking.enabled=true"]) == 0
+                 "--set", "select.max_rounds=4", "--set", "tracking.enabled=true",
+                 "--set", deployment]) == 0
     out = capsys.readouterr().out
     assert "A law whose k exponent follows the loss" in out
     rounds = [json.loads(p.read_text()) for p in sorted((root / "rounds").glob("round-*.json"))]
@@ -84,6 +86,12 @@ def test_a_drifting_k_exponent_gets_the_drift_law_s_forecast_in_rounds_report_an
     assert report["forecast_law"] == "t2_kdrift" and report["k_drift"]["law"]["law"] == "t2_kdrift"
     assert drift_n == pytest.approx(fitted[-1]["forecast"][0][0], rel=1e-9)
     assert abs(math.log(drift_n) - truth) < abs(math.log(one_n) - truth)
+    # the deployment answer comes from the same law (searched: no closed form for a drift)
+    from t2.fitting.laws import law_from_dict
+    from t2.fitting.optimal import optimal_pooled
+
+    pooled = optimal_pooled(law_from_dict(report["k_drift"]["law"]), 1e22, 512, 1e9)
+    assert report["deployment"]["N"] == pytest.approx(pooled.N, rel=1e-9)
     assert main(["status", str(root)]) == 0
     assert "the forecast is the law whose k exponent follows the loss" in " ".join(
         capsys.readouterr().out.split())
