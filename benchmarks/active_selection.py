@@ -24,7 +24,8 @@ fixed set of sizes spanning the same tokens/param range, cheapest level first, o
   ``--law-seed 1``; the default ``--law-seed 2`` is the held-out family the reported figures
   come from (the maintainers check on laws held back from the project). ``--first-law K``
   runs laws K..M-1 only: each (law, seed, strategy) is deterministic, so a family run in
-  pieces (or ``--first-seed`` for more seeds) adds up to the run in one piece.
+  pieces (or ``--first-seed`` for more seeds) adds up to the run in one piece. ``--forms
+  bend,interaction`` runs only the laws of those forms (a change that can move only some).
 - ``--replay TABLE``: the runs of a real suite (``t2.flows.executors.replay``); the truth is the
   fit to all of them.
 - ``--true-law FILE`` (default ``examples/true_law.json``): one law, median over ``--seeds``
