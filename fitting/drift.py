@@ -130,4 +130,3 @@ def fit_drift_rows(N, D, k, L, *, init=None, delta: float = 1e-3) -> T2DriftLaw:
 
         init = fit_t2_loss(N, D, k, L, delta=delta)
     return fit_t2_drift(N, D, k, L, init=init, delta=delta)
-

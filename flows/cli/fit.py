@@ -249,10 +249,7 @@ def _fit_loss(args) -> tuple[object, dict]:
             law = fit_t2_drift(**arrays, init=one_gamma)
             extra["one_gamma"] = one_gamma.params
     if args.bootstrap > 0:
-        groups = data.get("group")
-        if groups is None:
-            groups = np.unique(np.column_stack([data["N"], data["D"]]), axis=0,
-                               return_inverse=True)[1].ravel()
+        groups = data["group"] if "group" in data else _checkpoints(data)
         bs = bootstrap_fit(fit_fn, arrays, groups, num_samples=args.bootstrap,
                            seed=args.seed, workers=args.workers, law=law,
                            strata=arrays["N"] if args.stratify == "size" else None)
