@@ -11,12 +11,26 @@ from t2.flows.executors.misspecified import KDriftLaw
 from test_k_trend import BASE, _rows
 
 
-def write_t2_csv(path, law):
-    N, D, k = design(num_k=5)
-    L = law.predict(N, D, k) * np.exp(np.random.default_rng(0).normal(0, 0.002, N.size))
+def _write_csv(path, N, D, k, L):
     lines = ["params,tokens,k,neg_log_pass"] + [",".join(repr(float(v)) for v in row)
                                                 for row in zip(N, D, k, L)]
     path.write_text("\n".join(lines) + "\n")
+
+
+def write_t2_csv(path, law):
+    N, D, k = design(num_k=5)
+    _write_csv(path, N, D, k,
+               law.predict(N, D, k) * np.exp(np.random.default_rng(0).normal(0, 0.002, N.size)))
+
+
+SEPARATE = ("--c-train", "2.56e19", "--c-inf", "2e9")
+POOLED = ("--c-total", "1e22", "--tokens-per-sample", "512", "--queries", "1e8")
+
+
+def _forecast(fit_path, out, budgets) -> dict:
+    """`t2 forecast FIT` at ``budgets``; the forecast JSON it wrote."""
+    assert main(["forecast", str(fit_path), *budgets, "--out", str(out)]) == 0
+    return json.loads(out.read_text())
 
 
 @pytest.mark.slow
@@ -36,17 +50,13 @@ def test_fit_then_forecast_with_bootstrap_intervals(tmp_path, t2_law, capsys):
     assert "gamma" in capsys.readouterr().out
 
     out = tmp_path / "forecast.json"
-    assert main(["forecast", str(fit_path), "--c-train", "2.56e19", "--c-inf", "2e9",
-                 "--out", str(out)]) == 0
-    result = json.loads(out.read_text())
+    result = _forecast(fit_path, out, SEPARATE)
     assert result["t2"]["N"] == pytest.approx(optimal_allocation(law, 2.56e19, 2e9).N)
     lo, hi = result["intervals"]["N"]
     assert lo <= hi and result["chinchilla"]["N"] > result["t2"]["N"]
     assert "chinchilla sizing" in capsys.readouterr().out
 
-    assert main(["forecast", str(fit_path), "--c-total", "1e22", "--tokens-per-sample", "512",
-                 "--queries", "1e8", "--out", str(out)]) == 0
-    assert 0 < json.loads(out.read_text())["t2"]["train_fraction"] < 1
+    assert 0 < _forecast(fit_path, out, POOLED)["t2"]["train_fraction"] < 1
 
 
 @pytest.mark.slow
@@ -59,10 +69,7 @@ def test_fit_reads_flops_column_and_drops_highest_losses(tmp_path):
 
 
 def _write_rows(path, truth, seed=0):
-    N, D, k, L, _ = _rows(truth, seed=seed, ratios=(10, 40, 160, 640))
-    lines = ["params,tokens,k,neg_log_pass"] + [",".join(repr(float(v)) for v in row)
-                                                for row in zip(N, D, k, L)]
-    path.write_text("\n".join(lines) + "\n")
+    _write_csv(path, *_rows(truth, seed=seed, ratios=(10, 40, 160, 640))[:4])
 
 
 def _fit(csv_path, out, law, *more):
@@ -88,15 +95,11 @@ def test_fit_checks_the_k_trend_and_fits_the_drift_law_where_it_flags(tmp_path, 
     assert len(saved["bootstrap"]["samples"]) == 4 and "gamma" in saved["one_gamma"]
     law = load_law(fit_path)
     out = tmp_path / "forecast.json"
-    assert main(["forecast", str(fit_path), "--c-train", "2.56e19", "--c-inf", "2e9",
-                 "--out", str(out)]) == 0
-    result = json.loads(out.read_text())
+    result = _forecast(fit_path, out, SEPARATE)
     assert result["t2"]["N"] == pytest.approx(optimal_allocation(law, 2.56e19, 2e9).N)
     lo, hi = result["intervals"]["N"]
     assert lo <= result["t2"]["N"] <= hi
-    assert main(["forecast", str(fit_path), "--c-total", "1e22", "--tokens-per-sample", "512",
-                 "--queries", "1e8", "--out", str(out)]) == 0
-    pooled = json.loads(out.read_text())
+    pooled = _forecast(fit_path, out, POOLED)
     assert 0 < pooled["t2"]["train_fraction"] < 1 and "train_fraction" in pooled["intervals"]
 
     plain = tmp_path / "plain.csv"
